@@ -1,0 +1,119 @@
+/*
+ * The error table behind sl_strerror(). One row per project code; system
+ * codes (-errno) are described by glibc's thread-safe strerrordesc_np().
+ * The table is static and read-only, so any thread may call in.
+ */
+#include "core/err.h"
+
+#include <stddef.h>
+#include <string.h>
+
+struct err_row {
+	int code;
+	const char *name;
+	const char *text;
+};
+
+#define ROW(c, t) {c, #c, t}
+
+static const struct err_row rows[] = {
+	ROW(SL_OK, "success"),
+	ROW(SL_E_NOMEM, "out of memory"),
+	ROW(SL_E_INVAL, "invalid argument"),
+	ROW(SL_E_LIMIT, "a configured limit was reached"),
+	ROW(SL_E_AGAIN, "incomplete input, more is needed"),
+	ROW(SL_E_EOF, "end of stream"),
+	ROW(SL_E_TIMEOUT, "timed out"),
+	ROW(SL_E_CANCELED, "cancelled"),
+	ROW(SL_E_UNSUPPORTED, "not supported"),
+
+	ROW(SL_E_HTTP_BAD_METHOD, "invalid request method"),
+	ROW(SL_E_HTTP_BAD_TARGET, "invalid request target"),
+	ROW(SL_E_HTTP_BAD_VERSION, "unsupported HTTP version (only 1.0 and 1.1)"),
+	ROW(SL_E_HTTP_BAD_REQUEST_LINE, "malformed request line"),
+	ROW(SL_E_HTTP_BAD_STATUS_LINE, "malformed status line"),
+	ROW(SL_E_HTTP_URI_TOO_LONG, "request line too long"),
+	ROW(SL_E_HTTP_HEADERS_TOO_LARGE, "header block too large"),
+	ROW(SL_E_HTTP_TOO_MANY_FIELDS, "too many header fields"),
+	ROW(SL_E_HTTP_BAD_FIELD_NAME, "invalid header field name"),
+	ROW(SL_E_HTTP_BAD_FIELD_VALUE, "invalid header field value"),
+	ROW(SL_E_HTTP_WS_BEFORE_COLON, "whitespace between header field name and colon"),
+	ROW(SL_E_HTTP_OBS_FOLD, "obsolete line folding in header field"),
+	ROW(SL_E_HTTP_BARE_CR, "bare CR in message"),
+	ROW(SL_E_HTTP_BARE_LF, "bare LF line ending in message"),
+	ROW(SL_E_HTTP_CTL_CHAR, "NUL or control character in message"),
+	ROW(SL_E_HTTP_CL_AND_TE, "both Content-Length and Transfer-Encoding"),
+	ROW(SL_E_HTTP_BAD_CONTENT_LENGTH, "malformed Content-Length"),
+	ROW(SL_E_HTTP_CL_MISMATCH, "differing Content-Length values"),
+	ROW(SL_E_HTTP_TE_NOT_CHUNKED, "request Transfer-Encoding does not end in chunked"),
+	ROW(SL_E_HTTP_BAD_TRANSFER_ENCODING, "malformed Transfer-Encoding"),
+	ROW(SL_E_HTTP_BAD_CHUNK_SIZE, "invalid chunk size"),
+	ROW(SL_E_HTTP_CHUNK_SIZE_OVERFLOW, "chunk size too large"),
+	ROW(SL_E_HTTP_BAD_CHUNK_EXT, "malformed chunk extension"),
+	ROW(SL_E_HTTP_BAD_CHUNK_END, "chunk data not followed by CRLF"),
+	ROW(SL_E_HTTP_BAD_TRAILER, "malformed trailer section"),
+	ROW(SL_E_HTTP_MISSING_HOST, "HTTP/1.1 request without Host"),
+	ROW(SL_E_HTTP_MULTIPLE_HOST, "several Host header fields"),
+	ROW(SL_E_HTTP_BAD_HOST, "invalid Host header field"),
+	ROW(SL_E_HTTP_BAD_STATUS, "invalid status code"),
+	ROW(SL_E_HTTP_TRAILER_TOO_LARGE, "trailer section too large"),
+	ROW(SL_E_HTTP_CHUNK_EXT_TOO_LARGE, "chunk extensions too large"),
+
+	ROW(SL_E_URL_EMPTY, "empty URL"),
+	ROW(SL_E_URL_BAD_SCHEME, "invalid URL scheme"),
+	ROW(SL_E_URL_BAD_HOST, "invalid host in URL"),
+	ROW(SL_E_URL_BAD_PORT, "invalid port in URL"),
+	ROW(SL_E_URL_BAD_IPV6, "invalid IPv6 literal in URL"),
+	ROW(SL_E_URL_BAD_PERCENT, "invalid percent-encoding in URL"),
+	ROW(SL_E_URL_BAD_CHAR, "invalid character in URL"),
+	ROW(SL_E_URL_TOO_LONG, "URL too long"),
+	ROW(SL_E_URL_NO_HOST, "URL has no host"),
+	ROW(SL_E_URL_BAD_USERINFO, "invalid user information in URL"),
+
+	ROW(SL_E_CONF_SYNTAX, "configuration is not valid JSON"),
+	ROW(SL_E_CONF_UNKNOWN_KEY, "unknown configuration key"),
+	ROW(SL_E_CONF_TYPE, "configuration value has the wrong type"),
+	ROW(SL_E_CONF_VALUE, "invalid configuration value"),
+	ROW(SL_E_CONF_IO, "configuration file cannot be read"),
+	ROW(SL_E_CONF_REF, "configuration names an undefined upstream or chain"),
+	ROW(SL_E_CONF_DUPLICATE, "configuration repeats a key"),
+	ROW(SL_E_CONF_MISSING, "configuration lacks a required key"),
+
+	ROW(SL_E_ADDR_BAD, "invalid IP address"),
+	ROW(SL_E_ADDR_BAD_PREFIX, "invalid CIDR prefix length"),
+	ROW(SL_E_ADDR_BAD_PORT, "invalid port"),
+};
+
+static const struct err_row *find(int code)
+{
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		if (rows[i].code == code)
+			return &rows[i];
+	return NULL;
+}
+
+const char *sl_strerror(int code)
+{
+	const struct err_row *r = find(code);
+	if (r)
+		return r->text;
+	if (code < 0 && code > -4096) {
+		const char *s = strerrordesc_np(-code);
+		if (s)
+			return s;
+	}
+	return "unknown error";
+}
+
+const char *sl_errname(int code)
+{
+	const struct err_row *r = find(code);
+	if (r)
+		return r->name;
+	if (code < 0 && code > -4096) {
+		const char *s = strerrorname_np(-code);
+		if (s)
+			return s;
+	}
+	return "SL_E_UNKNOWN";
+}
