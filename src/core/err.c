@@ -82,6 +82,14 @@ static const struct err_row rows[] = {
 	ROW(SL_E_ADDR_BAD, "invalid IP address"),
 	ROW(SL_E_ADDR_BAD_PREFIX, "invalid CIDR prefix length"),
 	ROW(SL_E_ADDR_BAD_PORT, "invalid port"),
+
+	ROW(SL_E_COOKIE_SYNTAX, "malformed Set-Cookie"),
+	ROW(SL_E_COOKIE_TOO_LARGE, "cookie too large"),
+	ROW(SL_E_COOKIE_DOMAIN, "cookie domain does not match the request host"),
+	ROW(SL_E_COOKIE_PUBLIC_SUFFIX, "cookie domain is a public suffix"),
+	ROW(SL_E_COOKIE_INSECURE, "secure cookie rules forbid this cookie over an insecure scheme"),
+	ROW(SL_E_COOKIE_PREFIX, "cookie breaks the rules of its __Secure- or __Host- prefix"),
+	ROW(SL_E_COOKIE_NOSPACE, "Cookie header does not fit the buffer"),
 };
 
 static const struct err_row *find(int code)

@@ -80,6 +80,15 @@ enum sl_err {
 	SL_E_ADDR_BAD = -1400,
 	SL_E_ADDR_BAD_PREFIX = -1401,
 	SL_E_ADDR_BAD_PORT = -1402,
+
+	/* Cookies, RFC 6265 (-1600 .. -1699). */
+	SL_E_COOKIE_SYNTAX = -1600,            /* no '=', empty name or a control character */
+	SL_E_COOKIE_TOO_LARGE = -1601,         /* name and value over the size limit */
+	SL_E_COOKIE_DOMAIN = -1602,            /* Domain does not domain-match the host */
+	SL_E_COOKIE_PUBLIC_SUFFIX = -1603,     /* Domain is a public suffix */
+	SL_E_COOKIE_INSECURE = -1604,          /* Secure over http, or shadowing a Secure one */
+	SL_E_COOKIE_PREFIX = -1605,            /* __Secure- or __Host- requirements not met */
+	SL_E_COOKIE_NOSPACE = -1606,           /* Cookie header larger than the buffer */
 };
 
 /*
