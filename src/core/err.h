@@ -81,6 +81,21 @@ enum sl_err {
 	SL_E_ADDR_BAD_PREFIX = -1401,
 	SL_E_ADDR_BAD_PORT = -1402,
 
+	/* HTTP authentication, RFC 9110 section 11, 7617, 7616 (-1500 .. -1599). */
+	SL_E_AUTH_SYNTAX = -1500,              /* malformed challenge or Authentication-Info */
+	SL_E_AUTH_NO_CHALLENGE = -1501,        /* no challenge at all */
+	SL_E_AUTH_SCHEME = -1502,              /* only schemes this client does not speak */
+	SL_E_AUTH_BAD_ALGORITHM = -1503,       /* Digest algorithm unknown */
+	SL_E_AUTH_BAD_QOP = -1504,             /* no qop this client can use (auth-int only) */
+	SL_E_AUTH_NO_NONCE = -1505,            /* Digest challenge without nonce */
+	SL_E_AUTH_TOO_LONG = -1506,            /* a parameter longer than its fixed field */
+	SL_E_AUTH_DUPLICATE = -1507,           /* a parameter given twice in one challenge */
+	SL_E_AUTH_BUFFER = -1508,              /* the caller's output buffer is too small */
+	SL_E_AUTH_BAD_CREDENTIALS = -1509,     /* user or password cannot be sent in this scheme */
+	SL_E_AUTH_REJECTED = -1510,            /* a new challenge that was not stale */
+	SL_E_AUTH_RSPAUTH = -1511,             /* the server's rspauth does not match */
+	SL_E_AUTH_CRYPTO = -1512,              /* the digest library failed */
+	SL_E_AUTH_NONCE_SPENT = -1513,         /* nonce count exhausted: a new nonce is needed */
 	/* Cookies, RFC 6265 (-1600 .. -1699). */
 	SL_E_COOKIE_SYNTAX = -1600,            /* no '=', empty name or a control character */
 	SL_E_COOKIE_TOO_LARGE = -1601,         /* name and value over the size limit */
