@@ -96,6 +96,7 @@ enum sl_err {
 	SL_E_AUTH_RSPAUTH = -1511,             /* the server's rspauth does not match */
 	SL_E_AUTH_CRYPTO = -1512,              /* the digest library failed */
 	SL_E_AUTH_NONCE_SPENT = -1513,         /* nonce count exhausted: a new nonce is needed */
+
 	/* Cookies, RFC 6265 (-1600 .. -1699). */
 	SL_E_COOKIE_SYNTAX = -1600,            /* no '=', empty name or a control character */
 	SL_E_COOKIE_TOO_LARGE = -1601,         /* name and value over the size limit */
