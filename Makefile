@@ -123,7 +123,7 @@ FUZZ_FLAGS := -std=c11 -g -O1 -Isrc -D_GNU_SOURCE -fsanitize=fuzzer,address,unde
 	-fno-sanitize-recover=all $(WARN)
 FUZZ_CORE  := $(wildcard src/core/*.c)
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(wildcard src/core/*.h)
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(wildcard src/core/*.h tests/fuzz/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(FUZZ_CORE) -ljansson -lssl -lcrypto -o $@
 
