@@ -105,6 +105,45 @@ enum sl_err {
 	SL_E_COOKIE_INSECURE = -1604,          /* Secure over http, or shadowing a Secure one */
 	SL_E_COOKIE_PREFIX = -1605,            /* __Secure- or __Host- requirements not met */
 	SL_E_COOKIE_NOSPACE = -1606,           /* Cookie header larger than the buffer */
+
+	/* Reaching an upstream proxy hop (-1700 .. -1799): proxy errors. */
+	SL_E_PROXY_NOT_FOUND = -1700,          /* the proxy's name does not resolve */
+	SL_E_PROXY_REFUSED = -1701,            /* TCP connection to the proxy refused */
+	SL_E_PROXY_UNREACHABLE = -1702,        /* no route to the proxy */
+	SL_E_PROXY_TIMEOUT = -1703,            /* connect or handshake with the proxy timed out */
+	SL_E_PROXY_CLOSED = -1704,             /* the proxy closed during the handshake */
+	SL_E_PROXY_AUTH = -1705,               /* the proxy refused our credentials (407, RFC 1929) */
+	SL_E_PROXY_AUTH_REQUIRED = -1706,      /* the proxy wants credentials we do not have */
+	SL_E_PROXY_PROTOCOL = -1707,           /* the proxy's answer is malformed */
+	SL_E_PROXY_STATUS = -1708,             /* CONNECT answered with a non-2xx status */
+	SL_E_SOCKS_VERSION = -1709,            /* reply version is not 5 (or 1 for RFC 1929) */
+	SL_E_SOCKS_NO_METHOD = -1710,          /* no acceptable authentication method (0xFF) */
+	SL_E_SOCKS_BAD_METHOD = -1711,         /* the server chose a method we did not offer */
+	SL_E_SOCKS_BAD_REPLY = -1712,          /* reserved byte, address type or length wrong */
+	SL_E_SOCKS_GENERAL = -1713,            /* REP 1: general SOCKS server failure */
+	SL_E_SOCKS_CMD_UNSUPPORTED = -1714,    /* REP 7: command not supported */
+	SL_E_SOCKS_ATYP_UNSUPPORTED = -1715,   /* REP 8: address type not supported */
+	SL_E_SOCKS_UNKNOWN_REP = -1716,        /* a REP code RFC 1928 does not define */
+	SL_E_SOCKS_NAME_TOO_LONG = -1717,      /* host name, user or password over 255 bytes */
+	SL_E_TLS_HANDSHAKE = -1718,            /* TLS handshake failed (protocol, alert) */
+	SL_E_TLS_EXPIRED = -1719,              /* certificate expired or not yet valid */
+	SL_E_TLS_SELF_SIGNED = -1720,          /* self-signed certificate */
+	SL_E_TLS_UNKNOWN_CA = -1721,           /* certificate issuer not trusted */
+	SL_E_TLS_HOSTNAME = -1722,             /* certificate does not match the host name */
+	SL_E_TLS_VERIFY = -1723,               /* another certificate verification failure */
+	SL_E_TLS_CLOSED = -1724,               /* TLS connection closed without close_notify */
+
+	/* Reaching the target through the last hop (-1800 .. -1899): target errors. */
+	SL_E_TARGET_NOT_FOUND = -1800,         /* the target's name does not resolve */
+	SL_E_TARGET_REFUSED = -1801,           /* connection to the target refused (REP 5) */
+	SL_E_TARGET_UNREACHABLE = -1802,       /* network or host unreachable (REP 3, 4) */
+	SL_E_TARGET_TIMEOUT = -1803,           /* connect to the target timed out (REP 6: TTL) */
+	SL_E_TARGET_DENIED = -1804,            /* the proxy's rules forbid the target (REP 2, 403) */
+	SL_E_TARGET_CLOSED = -1805,            /* the target closed before answering */
+	SL_E_TARGET_RESET = -1806,             /* the target reset the connection */
+	SL_E_DNS_NOT_FOUND = -1807,            /* no such name (NXDOMAIN or no address) */
+	SL_E_DNS_FAILED = -1808,               /* the resolver failed (SERVFAIL, refused, no server) */
+	SL_E_DNS_TIMEOUT = -1809,              /* the resolver did not answer in time */
 };
 
 /*
