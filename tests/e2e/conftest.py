@@ -2,25 +2,22 @@
 
 The tests drive the real binaries from the build directory (SLUICE_BUILD,
 set by `make e2e`), from the project root, and wait for conditions with
-bounded timeouts instead of sleeping.
+bounded timeouts instead of sleeping. The real servers they talk to
+(nginx origin, Squid, Dante, microsocks) are managed by servers.py, whose
+opening comment lists the fixtures below and what each one yields.
 """
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+import servers
+from servers import curl, free_port, parse_echo, sha256_of  # noqa: F401 - for the tests
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("SLUICE_BUILD", ROOT / "build"))
-
-
-def free_port():
-    """Returns a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(pred, timeout=10.0, what="condition"):
@@ -52,3 +49,103 @@ def fetch():
     p = BUILD / "sluice-fetch"
     assert p.exists(), f"{p} is missing: run make first"
     return str(p)
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory):
+    return servers.TestCA(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture(scope="session")
+def nginx_origin(tmp_path_factory, test_ca):
+    origin = servers.NginxOrigin(tmp_path_factory.mktemp("nginx"), test_ca)
+    yield from _serve(origin)
+
+
+def _serve(server):
+    """Yields a started server; at teardown only asks it to stop, so that the
+    shutdowns of all session servers overlap (Squid takes about 2 s).
+    pytest_sessionfinish below completes every stop: wait, SIGKILL after a
+    bound, reap."""
+    try:
+        yield server
+    finally:
+        server.server.request_stop()
+
+
+def _squid(tmp_path_factory, auth):
+    if not Path(servers.SQUID).exists():
+        pytest.skip(f"{servers.SQUID} is not installed")
+    squid = servers.Squid(tmp_path_factory.mktemp(f"squid-{auth or 'open'}"), auth)
+    return squid
+
+
+@pytest.fixture(scope="session")
+def squid_basic(tmp_path_factory):
+    squid = _squid(tmp_path_factory, "basic")
+    yield from _serve(squid)
+
+
+@pytest.fixture(scope="session")
+def squid_digest(tmp_path_factory):
+    squid = _squid(tmp_path_factory, "digest")
+    yield from _serve(squid)
+
+
+@pytest.fixture(scope="session")
+def squid_open(tmp_path_factory):
+    squid = _squid(tmp_path_factory, None)
+    yield from _serve(squid)
+
+
+@pytest.fixture(scope="session")
+def dante(tmp_path_factory):
+    why = servers.ensure_dante_user()
+    if why:
+        pytest.skip(why)
+    d = servers.Dante(tmp_path_factory.mktemp("dante"), auth=True)
+    yield from _serve(d)
+
+
+@pytest.fixture(scope="session")
+def dante_noauth(tmp_path_factory):
+    d = servers.Dante(tmp_path_factory.mktemp("dante-noauth"), auth=False)
+    yield from _serve(d)
+
+
+@pytest.fixture(scope="session")
+def microsocks(tmp_path_factory):
+    m = servers.Microsocks(tmp_path_factory.mktemp("microsocks"))
+    yield from _serve(m)
+
+
+@pytest.fixture(scope="session")
+def microsocks_auth(tmp_path_factory):
+    m = servers.Microsocks(tmp_path_factory.mktemp("microsocks-auth"), auth=True)
+    yield from _serve(m)
+
+
+def pytest_sessionstart(session):
+    """Clears what a killed earlier run left of its Squids (servers.py)."""
+    servers.sweep_stale_squid_dirs()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Completes the stop of every server the fixtures signalled (or, after
+    an interrupted run, of all still running), then, as a safety net,
+    reports and kills any process a server left behind."""
+    servers.stop_all()
+    yield
+    left = servers.strays()
+    servers.stop_all()
+    for pid, _ in left:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    if left:
+        tr = session.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_line("e2e: killed leftover server processes: "
+                          + "; ".join(f"{pid} {cmd}" for pid, cmd in left), red=True)
