@@ -165,6 +165,12 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 			events |= SL_EV_READABLE;
 		if (revents & EV_WRITE)
 			events |= SL_EV_WRITABLE;
+		/* A layer that asked for readiness itself (a TLS read that must
+		 * first write, or a write that must first read) makes progress
+		 * only through the user's next read or write: any readiness
+		 * then counts for both (a spurious call just gets -EAGAIN). */
+		if (layer_want(s->top) && (revents & (EV_READ | EV_WRITE)))
+			events |= SL_EV_READABLE | SL_EV_WRITABLE;
 		events &= (s->user_want & SL_WANT_READ ? SL_EV_READABLE : 0) |
 			  (s->user_want & SL_WANT_WRITE ? SL_EV_WRITABLE : 0);
 		if (events && s->cb) {

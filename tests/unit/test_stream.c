@@ -307,3 +307,57 @@ Test(stream, push_while_handshake_runs_is_refused)
 	close(c.peer);
 	ev_loop_destroy(c.loop);
 }
+
+/* A staying layer whose reads must first write (as TLS's SSL_read can
+ * ask): it wants the fd writable while the user only waits to read. */
+static int needy_progress(sl_layer *l)
+{
+	(void)l;
+	return 0;
+}
+
+static unsigned needy_want(const sl_layer *l)
+{
+	(void)l;
+	return SL_WANT_WRITE;
+}
+
+static ssize_t needy_read(sl_layer *l, void *buf, size_t n)
+{
+	(void)l;
+	(void)buf;
+	(void)n;
+	return -EAGAIN;
+}
+
+static void needy_destroy(sl_layer *l)
+{
+	free(l);
+}
+
+static const sl_layer_ops needy_ops = {
+	.name = "needy",
+	.progress = needy_progress,
+	.want = needy_want,
+	.read = needy_read,
+	.destroy = needy_destroy,
+};
+
+Test(stream, readiness_a_layer_asked_for_reaches_the_reader)
+{
+	struct ctx c;
+	sl_layer *l = calloc(1, sizeof *l);
+
+	setup_pair(&c);
+	l->ops = &needy_ops;
+	l->stays = true;
+	sl_stream_push(c.s, l, on_done, &c);
+	cr_assert_eq(c.done_rc, 0);
+	sl_stream_set_cb(c.s, on_ready, &c);
+	sl_stream_want(c.s, SL_WANT_READ);
+	run_bounded(&c); /* nothing to read: only the layer's write readiness fires */
+	cr_assert(c.last_events & SL_EV_READABLE, "the reader retries its read");
+	sl_stream_close(c.s);
+	close(c.peer);
+	ev_loop_destroy(c.loop);
+}
