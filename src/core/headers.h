@@ -102,7 +102,7 @@ bool sl_headers_has_token(const sl_field *f, size_t n, const char *name, const c
  * (or come from the upstream proxy the client stack answers itself), never
  * to the next hop; a caller that relays them on purpose keeps them by bit.
  */
-enum sl_hop {
+enum sl_hop_field {
 	SL_HOP_CONNECTION = 1u << 0,
 	SL_HOP_KEEP_ALIVE = 1u << 1,
 	SL_HOP_PROXY_CONNECTION = 1u << 2,
