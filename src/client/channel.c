@@ -284,6 +284,7 @@ void sl__channel_adopt(sl__channel *ch, sl_stream *s, bool reused)
 	check(ch);
 	ch->s = s;
 	ch->from_cache = reused;
+	ch->born = reused ? 0 : ev_now(ch->m->loop);
 	ch->state = SL__CH_IDLE;
 	ch->timer = SL__T_NONE;
 	sl_buf_reset(&ch->in);
@@ -318,9 +319,11 @@ static bool pipelinable(const sl_reply *r)
 bool sl__channel_can_take(const sl__channel *ch, const sl_reply *r, bool pipeline)
 {
 	check(ch);
+	if (r->fresh_only && ch->born < r->failed_at)
+		return false;
 	if (ch->state == SL__CH_IDLE && !ch->closing)
-		return !r->fresh_only || (!ch->from_cache && ch->nreq == 0);
-	if (!pipeline || r->fresh_only || !alive(ch) || ch->must_close || !pipelinable(r))
+		return true;
+	if (!pipeline || !alive(ch) || ch->must_close || !pipelinable(r))
 		return false;
 	if (ch->state < SL__CH_SENDING || ch->inflight >= ch->m->o.pipeline_depth)
 		return false;
@@ -858,6 +861,7 @@ static void ch_fail(sl__channel *ch, int err)
 		if (lost(err) && sl__reply_can_retry(r)) {
 			r->retried = true;
 			r->fresh_only = true;
+			r->failed_at = ev_now(m->loop);
 			m->n_retries++;
 			sl__reply_reset_attempt(r);
 			r->qnext = retry;   /* reversed here, reversed again below */

@@ -10,8 +10,8 @@
  * more requests wait than connects are under way and fewer than
  * max_channels channels exist. A connect that completes with nothing left
  * to do parks its stream in the idle cache. A request to be retried on a
- * new connection (fresh_only) only takes a channel whose stream carried
- * nothing before.
+ * new connection (fresh_only) only takes a channel connected after its
+ * failure, never a stream from the cache.
  */
 #include "client/connection_internal.h"
 
@@ -392,6 +392,8 @@ void sl__conn_channel_idle(sl__conn *c, sl__channel *ch)
 			if (sl__channel_can_take(ch, r, false)) {
 				sl__conn_dequeue(c, r);
 				sl__channel_bind(ch, r);
+				if (m->o.pipelining && c->nqueued)
+					sl__conn_dispatch(c);   /* others may pipeline behind r */
 				return;
 			}
 	s = sl__channel_take_stream(ch);

@@ -82,6 +82,7 @@ struct tsrv {
 	tconn *conns[128];
 	int nconns;
 	void *user;
+	int user_int;
 	int counter;
 	char order[2048];        /* request targets in arrival order, space-separated */
 };
@@ -103,6 +104,8 @@ typedef struct tnet {
 	int connects;
 	int cancels;
 	int fail_err;            /* non-zero: every connect fails with it */
+	int fail_hop;
+	bool fail_proxy;
 	bool hold;               /* connects complete only on tnet_release() */
 	struct sl_chain_req *held[64];
 	int nheld;
