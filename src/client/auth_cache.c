@@ -46,7 +46,8 @@ int sl_auth_path_dir(sl_slice path, char *out, size_t cap)
 			n = i + 1;
 	if (n + 1 > cap)
 		return SL_E_INVAL;
-	memcpy(out, path.p, n);
+	if (n)
+		memcpy(out, path.p, n);
 	out[n] = '\0';
 	return (int)n;
 }
@@ -118,7 +119,8 @@ static struct entry *covering(sl_auth_cache *c, const char *host, uint16_t port,
 	for (struct entry *e = c->head; e; e = e->next) {
 		if (e->port != port || strcasecmp(e->host, host) != 0)
 			continue;
-		if (e->prefixlen > path.n || memcmp(e->prefix, path.p, e->prefixlen) != 0)
+		if (e->prefixlen > path.n ||
+		    (e->prefixlen && memcmp(e->prefix, path.p, e->prefixlen) != 0))
 			continue;
 		if (!best || e->prefixlen > best->prefixlen)
 			best = e;
@@ -154,7 +156,8 @@ static char *put_str(char **at, const char *s, size_t n)
 {
 	char *p = *at;
 
-	memcpy(p, s, n);
+	if (n)
+		memcpy(p, s, n);
 	p[n] = '\0';
 	*at += n + 1;
 	return p;
