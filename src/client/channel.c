@@ -256,6 +256,7 @@ static void on_connected(sl_stream *s, int err, int hop, bool proxy, void *arg)
 		sl__conn_connect_failed(c, err < 0 ? err : SL_E_TARGET_CLOSED, hop, proxy);
 		return;
 	}
+	c->failing = false;
 	sl__channel_adopt(ch, s, false);
 	sl__conn_channel_idle(c, ch);
 }

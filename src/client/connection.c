@@ -367,7 +367,8 @@ void sl__conn_dispatch(sl__conn *c)
 			r = next;
 		}
 	}
-	while (c->nconnecting < unserved && c->nch < m->o.max_channels) {
+	while (c->nconnecting < unserved && c->nch < m->o.max_channels &&
+	       (!c->failing || c->nch == 0)) {
 		sl__channel *ch = sl__channel_new(c);
 
 		if (!ch)
@@ -420,6 +421,10 @@ void sl__conn_connect_failed(sl__conn *c, int err, int hop, bool proxy)
 	for (sl__channel *ch = c->chans; ch; ch = ch->next)
 		if (ch->state >= SL__CH_IDLE && ch->state < SL__CH_CLOSED)
 			others = true;
+	/* While connected channels serve the queue, do not hammer a target
+	 * that refuses new connections: wait for one of them, or for none to
+	 * be left. */
+	c->failing = others;
 	/* With no connected channel left, nothing will serve the queue: the
 	 * target is unreachable for all of it. Otherwise the others serve it,
 	 * except requests that must have a new connection. */

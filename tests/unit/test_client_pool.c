@@ -320,7 +320,7 @@ Test(client_pool, idle_streams_per_host_are_capped)
  * mode 1 sends a status line first. */
 static void h_drop_second(tsrv *s, tconn *c, treq *q)
 {
-	if (c->id == 0 && q->index == 1) {
+	if ((c->id == 0 && q->index == 1) || (s->user_int == 2 && q->seq > 0)) {
 		if (s->user_int == 1)
 			tconn_sendf(c, "HTTP/1.1 200 OK\r\n");
 		tconn_close_after(c);
@@ -368,6 +368,22 @@ Test(client_pool, idempotent_request_is_retried_on_a_new_connection)
 	cr_assert_eq(st.reused, false, "the retry ran on a fresh connection");
 	sl_manager_get_stats(e.m, &ms);
 	cr_assert_eq(ms.retries, 1);
+	sl_reply_unref(b.r);
+	rec_free(&b);
+	env_fini(&e);
+}
+
+Test(client_pool, a_retry_happens_once)
+{
+	env e;
+	rec b = {0};
+	sl_reply_stats st;
+
+	drop_second_run("GET", 0, 2, &b, &e);
+	cr_assert_eq(b.err, SL_E_TARGET_CLOSED);
+	cr_assert_eq(e.srv->accepted, 2);
+	sl_reply_get_stats(b.r, &st);
+	cr_assert(st.retried);
 	sl_reply_unref(b.r);
 	rec_free(&b);
 	env_fini(&e);
