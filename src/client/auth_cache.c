@@ -11,6 +11,7 @@
  */
 #include "client/auth_cache.h"
 
+#include <assert.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -36,6 +37,12 @@ struct sl_auth_cache {
 	struct entry *head;
 	size_t n, max;
 };
+
+static void check(const sl_auth_cache *c)
+{
+	assert(c && c->magic == AUTH_CACHE_MAGIC);
+	(void)c;
+}
 
 int sl_auth_path_dir(sl_slice path, char *out, size_t cap)
 {
@@ -88,6 +95,7 @@ void sl_auth_cache_free(sl_auth_cache *c)
 {
 	if (!c)
 		return;
+	check(c);
 	while (c->head) {
 		struct entry *e = c->head;
 		unlink_entry(c, e);
@@ -136,6 +144,7 @@ int sl_auth_cache_preempt(sl_auth_cache *c, const char *host, uint16_t port, sl_
 
 	if (cap)
 		out[0] = '\0';
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	e = covering(c, host, port, path);
 	if (e) {
@@ -198,6 +207,7 @@ int sl_auth_cache_store(sl_auth_cache *c, const char *host, uint16_t port, sl_sl
 	if (st)
 		e->st = *st;
 
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	for (old = c->head; old; old = old->next)
 		if (old->port == port && strcasecmp(old->host, host) == 0 &&
@@ -229,6 +239,7 @@ int sl_auth_cache_refresh(sl_auth_cache *c, const char *host, uint16_t port, sl_
 	struct entry *e;
 	int rc = SL_E_INVAL;
 
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	e = covering(c, host, port, path);
 	if (e)
@@ -244,6 +255,7 @@ int sl_auth_cache_info(sl_auth_cache *c, const char *host, uint16_t port, sl_sli
 	struct entry *e;
 	int rc = 0;
 
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	e = covering(c, host, port, path);
 	if (e && e->scheme == SL_AUTH_DIGEST && sl_headers_find(f, n, name) < n)
@@ -256,6 +268,7 @@ bool sl_auth_cache_forget(sl_auth_cache *c, const char *host, uint16_t port, sl_
 {
 	struct entry *e;
 
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	e = covering(c, host, port, path);
 	if (e) {
@@ -270,6 +283,7 @@ size_t sl_auth_cache_count(sl_auth_cache *c)
 {
 	size_t n;
 
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	n = c->n;
 	pthread_mutex_unlock(&c->mu);

@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
 
 #define CHANNEL_POOL_MAGIC 0x43504f4fu /* "CPOO" */
 #define READS_PER_EVENT 8
@@ -838,6 +839,8 @@ static void ch_fail(sl__channel *ch, int err)
 
 	if (!c || ch->state == SL__CH_CLOSED)
 		return;
+	SL_DEBUG("client: channel to %s:%u closes in state %s: %s", c->host, (unsigned)c->port,
+		 sl__channel_state_name(ch->state), err ? sl_strerror(err) : "done");
 	ch->state = SL__CH_CLOSED;
 	if (ch->s) {
 		sl_stream_close(ch->s);

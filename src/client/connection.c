@@ -63,9 +63,10 @@ static size_t make_key(const sl_reply *r, const sl_route *route, char *buf, size
 	} while (0)
 
 	ADD("%s://", r->scheme->name);
-	for (size_t i = 0; i < r->url.host.n; i++) {
+	for (size_t i = 0; i < r->url.host.n; i++, n++) {
 		char ch = r->url.host.p[i];
-		ADD("%c", ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+		if (n < cap)
+			buf[n] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
 	}
 	ADD(":%u", (unsigned)r->url.port);
 	for (size_t i = 0; route && i < route->n; i++) {

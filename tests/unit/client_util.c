@@ -688,6 +688,19 @@ bool pred_done(void *p)
 	return ((rec *)p)->dones > 0;
 }
 
+bool pred_data(void *p)
+{
+	return ((rec *)p)->datas > 0;
+}
+
+bool pred_no_channels(void *p)
+{
+	sl_manager_stats ms;
+
+	sl_manager_get_stats(p, &ms);
+	return ms.channels == 0 && ms.idle == 0;
+}
+
 bool pred_all_done(void *p)
 {
 	rec **v = p;

@@ -181,6 +181,8 @@ bool run_until(struct ev_loop *loop, pred_fn pred, void *arg, double timeout);
 /* Runs the loop for about secs (used to check that nothing happens). */
 void run_for(struct ev_loop *loop, double secs);
 bool pred_done(void *rec_ptr);
+bool pred_data(void *rec_ptr);   /* at least one on_data */
+bool pred_no_channels(void *manager); /* nothing connecting, busy or idle */
 /* arg: a NULL-terminated array of rec pointers. */
 bool pred_all_done(void *recs);
 

@@ -399,7 +399,7 @@ Test(client_http, bytes_after_a_response_spoil_the_connection)
 	cr_assert(run_until(e.loop, pred_done, &a, 5));
 	cr_assert_eq(a.err, 0);
 	cr_assert_str_eq(a.body, "ok");
-	run_for(e.loop, 0.02);
+	cr_assert(run_until(e.loop, pred_no_channels, e.m, 5), "the spoilt stream is not kept");
 	env_get(&e, "GET", "/", &b);
 	cr_assert(run_until(e.loop, pred_done, &b, 5));
 	cr_assert_eq(b.err, 0);
@@ -754,7 +754,8 @@ Test(client_http, abort_in_on_data_stops_everything)
 	env_manager(&e);
 	a.abort_on_first_data = true;
 	env_get(&e, "GET", "/big", &a);
-	cr_assert_not(run_until(e.loop, pred_done, &a, 0.3));
+	cr_assert(run_until(e.loop, pred_data, &a, 5));
+	cr_assert_not(run_until(e.loop, pred_done, &a, 0.1));
 	cr_assert_eq(a.datas, 1);
 	cr_assert_eq(a.dones, 0, "no on_done after an abort");
 	cr_assert(sl_reply_finished(a.r));
@@ -796,6 +797,11 @@ Test(client_http, abort_while_queued_and_unref_in_done)
 	env_fini(&e);
 }
 
+static bool pred_server_saw_one(void *arg)
+{
+	return ((tsrv *)arg)->requests == 1;
+}
+
 Test(client_http, reply_outlives_its_manager)
 {
 	env e;
@@ -806,7 +812,7 @@ Test(client_http, reply_outlives_its_manager)
 	env_init(&e, h_by_target);
 	env_manager(&e);
 	r = env_get(&e, "GET", "/silent", &rc);
-	run_for(e.loop, 0.05);
+	cr_assert(run_until(e.loop, pred_server_saw_one, e.srv, 5));
 	sl_manager_free(e.m);
 	e.m = NULL;
 	cr_assert(sl_reply_finished(r));

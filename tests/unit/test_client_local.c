@@ -152,6 +152,7 @@ Test(client_data, pause_holds_delivery)
 	env_manager(&e);
 	rc.pause_on_first_data = true;
 	cr_assert_eq(send_url(&e, "GET", url, &rc), 0);
+	cr_assert(run_until(e.loop, pred_data, &rc, 5));
 	run_for(e.loop, 0.05);
 	cr_assert_eq(rc.datas, 1);
 	cr_assert_lt(rc.nbody, n);
@@ -287,6 +288,7 @@ Test(client_file, abort_midway)
 	rc.abort_on_first_data = true;
 	snprintf(url, sizeof url, "file://%s", path);
 	cr_assert_eq(send_url(&e, "GET", url, &rc), 0);
+	cr_assert(run_until(e.loop, pred_data, &rc, 5));
 	run_for(e.loop, 0.05);
 	cr_assert_eq(rc.datas, 1);
 	cr_assert_eq(rc.dones, 0);

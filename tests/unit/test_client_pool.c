@@ -548,6 +548,11 @@ static void h_three(tsrv *s, tconn *c, treq *q)
 		       "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n3");
 }
 
+static bool pred_first_request(void *arg)
+{
+	return ((tsrv *)arg)->requests > 0;
+}
+
 static void send_three(env *e, rec *rc)
 {
 	for (int i = 0; i < 3; i++) {
@@ -598,6 +603,7 @@ Test(client_pool, pipelining_is_off_by_default)
 	e.o.max_channels = 1;
 	env_manager(&e);
 	send_three(&e, rc);
+	cr_assert(run_until(e.loop, pred_first_request, e.srv, 5));
 	run_for(e.loop, 0.2);
 	cr_assert_eq(e.srv->requests, 1, "one request at a time");
 	tconn_sendf(e.srv->conns[0], "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1");
@@ -667,6 +673,7 @@ Test(client_pool, pause_stops_reading_and_resume_restarts)
 	env_manager(&e);
 	rc.pause_on_first_data = true;
 	env_get(&e, "GET", "/mib", &rc);
+	cr_assert(run_until(e.loop, pred_data, &rc, 5));
 	run_for(e.loop, 0.3);
 	cr_assert_eq(rc.datas, 1);
 	cr_assert_eq(rc.data_while_paused, 0);
