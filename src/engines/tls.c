@@ -8,6 +8,17 @@
  * by ERR_clear_error() and its failure is read (and the queue cleared
  * again) before the next one.
  *
+ * The cache holds sessions as DER bytes, never as SSL_SESSION objects: no
+ * OpenSSL object other than the SSL_CTX is ever reachable from two
+ * connections. The session OpenSSL hands to the new-session callback is
+ * the connection's own, which OpenSSL goes on reading (each further ticket
+ * is made by duplicating it) and writing (SSL_free marks it not resumable
+ * after an unclean end) without any lock of ours; and a shallow copy
+ * (SSL_SESSION_dup) would still share the peer's certificates by reference
+ * count. Serialising the session in the callback and parsing it again for
+ * the connection that offers it gives every connection objects of its own,
+ * so the only shared state is the byte table under the lock.
+ *
  * A layer's states:
  *
  *   INIT --progress--> HANDSHAKE --SSL_connect done, verified--> OPEN
@@ -53,9 +64,13 @@
 
 struct sess_entry {
 	uint32_t hash;
-	bool verified;     /* made by a connection that verified the peer */
-	uint64_t used;     /* LRU clock */
-	SSL_SESSION *sess; /* one reference, owned by the cache */
+	bool verified;      /* made by a connection that verified the peer */
+	bool single_use;    /* a TLS 1.3 ticket: handed out once */
+	uint64_t used;      /* LRU clock */
+	uint64_t gen;       /* the clock when stored: names this session */
+	time_t expires;
+	unsigned char *der; /* the session, i2d_SSL_SESSION(); owned */
+	size_t der_len;
 	char key[KEY_CAP];
 };
 
@@ -93,6 +108,7 @@ struct tls {
 	unsigned cross;    /* data path: READ = a write needs to read, WRITE = a read needs to write */
 	int io_err;        /* error of the last BIO call to the fd or the layer below */
 	int err;           /* the error that moved the layer to FAILED */
+	uint64_t sess_gen; /* the cache entry this connection last took or stored, 0: none */
 	char name[NAME_MAX_LEN + 1];
 	char key[KEY_CAP];
 	char reason[192];
@@ -121,13 +137,6 @@ static uint32_t key_hash(const char *k)
 	return h;
 }
 
-static bool session_live(SSL_SESSION *s)
-{
-	long start = SSL_SESSION_get_time(s), life = SSL_SESSION_get_timeout(s);
-
-	return SSL_SESSION_is_resumable(s) && start + life > (long)time(NULL);
-}
-
 static struct sess_entry *cache_find(sl_tls_ctx *c, const char *key, uint32_t h)
 {
 	for (size_t i = 0; i < c->cache_n; i++)
@@ -138,45 +147,57 @@ static struct sess_entry *cache_find(sl_tls_ctx *c, const char *key, uint32_t h)
 
 static void cache_drop(sl_tls_ctx *c, struct sess_entry *e)
 {
-	SSL_SESSION_free(e->sess);
+	free(e->der);
 	*e = c->cache[--c->cache_n];
 }
 
-/* Returns a session to offer for key (a reference the caller frees), or NULL. */
-static SSL_SESSION *cache_take(sl_tls_ctx *c, const char *key, bool verify)
+/*
+ * Returns the bytes of a session to offer for key (malloc'd, the caller
+ * frees them) with their length in *len and the entry's name in *gen, or
+ * NULL. A TLS 1.3 ticket leaves the cache; other sessions stay.
+ */
+static unsigned char *cache_take(sl_tls_ctx *c, const char *key, bool verify, size_t *len,
+				 uint64_t *gen)
 {
 	uint32_t h = key_hash(key);
-	SSL_SESSION *s = NULL;
+	unsigned char *der = NULL;
 	struct sess_entry *e;
 
 	pthread_mutex_lock(&c->lock);
 	e = cache_find(c, key, h);
-	if (e && !session_live(e->sess)) {
+	if (e && e->expires <= time(NULL)) {
 		cache_drop(c, e);
 	} else if (e && (e->verified || !verify)) {
-		s = e->sess;
-		if (SSL_SESSION_get_protocol_version(s) >= TLS1_3_VERSION) {
-			/* Single use: the reference moves to the caller. */
-			*e = c->cache[--c->cache_n];
-		} else {
-			SSL_SESSION_up_ref(s);
+		if (e->single_use) {
+			/* The bytes move to the caller. */
+			der = e->der;
+			e->der = NULL;
+		} else if ((der = malloc(e->der_len))) {
+			memcpy(der, e->der, e->der_len);
 			e->used = ++c->clock;
 		}
+		if (der) {
+			*gen = e->gen;
+			*len = e->der_len;
+		}
+		if (e->single_use)
+			cache_drop(c, e);
 	}
 	pthread_mutex_unlock(&c->lock);
-	return s;
+	return der;
 }
 
-/* Stores sess (taking the caller's reference) under key. */
-static void cache_put(sl_tls_ctx *c, const char *key, bool verified, SSL_SESSION *sess)
+/* Stores der (taking ownership) under key; returns the entry's name. */
+static uint64_t cache_put(sl_tls_ctx *c, const char *key, const struct sess_entry *in)
 {
 	uint32_t h = key_hash(key);
 	struct sess_entry *e;
+	uint64_t gen;
 
 	pthread_mutex_lock(&c->lock);
 	e = cache_find(c, key, h);
 	if (e) {
-		SSL_SESSION_free(e->sess);
+		free(e->der);
 	} else if (c->cache_n < c->cache_cap) {
 		e = &c->cache[c->cache_n++];
 	} else {
@@ -184,38 +205,57 @@ static void cache_put(sl_tls_ctx *c, const char *key, bool verified, SSL_SESSION
 		for (size_t i = 1; i < c->cache_n; i++)
 			if (c->cache[i].used < e->used)
 				e = &c->cache[i];
-		SSL_SESSION_free(e->sess);
+		free(e->der);
 	}
+	*e = *in;
 	e->hash = h;
-	e->verified = verified;
-	e->used = ++c->clock;
-	e->sess = sess;
+	e->used = e->gen = gen = ++c->clock;
 	memcpy(e->key, key, strlen(key) + 1);
 	pthread_mutex_unlock(&c->lock);
+	return gen;
 }
 
-static void cache_forget(sl_tls_ctx *c, const char *key)
+/* Drops the entry for key; only if it is still entry gen when gen != 0. */
+static void cache_forget(sl_tls_ctx *c, const char *key, uint64_t gen)
 {
 	struct sess_entry *e;
 
 	pthread_mutex_lock(&c->lock);
 	e = cache_find(c, key, key_hash(key));
-	if (e)
+	if (e && (gen == 0 || e->gen == gen))
 		cache_drop(c, e);
 	pthread_mutex_unlock(&c->lock);
 }
 
 /* OpenSSL hands over each new session (TLS 1.2 at the end of the
- * handshake, TLS 1.3 tickets as they are read). Returning 1 keeps the
- * reference it passes. */
+ * handshake, TLS 1.3 tickets as they are read). The cache keeps its
+ * bytes; returning 0 leaves the object to OpenSSL and this connection. */
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct tls *t = SSL_get_app_data(ssl);
+	struct sess_entry in = {0};
+	unsigned char *p;
+	int n;
 
 	if (!t || t->magic != LAYER_MAGIC || !SSL_SESSION_is_resumable(sess))
 		return 0;
-	cache_put(t->ctx, t->key, t->verify, sess);
-	return 1;
+	n = i2d_SSL_SESSION(sess, NULL);
+	if (n <= 0 || !(in.der = malloc((size_t)n))) {
+		ERR_clear_error();
+		return 0;
+	}
+	p = in.der;
+	if (i2d_SSL_SESSION(sess, &p) != n) {
+		free(in.der);
+		ERR_clear_error();
+		return 0;
+	}
+	in.der_len = (size_t)n;
+	in.verified = t->verify;
+	in.single_use = SSL_SESSION_get_protocol_version(sess) >= TLS1_3_VERSION;
+	in.expires = (time_t)SSL_SESSION_get_time(sess) + (time_t)SSL_SESSION_get_timeout(sess);
+	t->sess_gen = cache_put(t->ctx, t->key, &in);
+	return 0;
 }
 
 /* ---- BIOs ---- */
@@ -345,7 +385,7 @@ static void put_err(char *err, size_t errlen, const char *what)
 static void ctx_free(sl_tls_ctx *c)
 {
 	for (size_t i = 0; i < c->cache_n; i++)
-		SSL_SESSION_free(c->cache[i].sess);
+		free(c->cache[i].der);
 	free(c->cache);
 	SSL_CTX_free(c->ssl);
 	BIO_meth_free(c->bio_fd);
@@ -502,7 +542,7 @@ static int handshake_failed(struct tls *t, int ssl_err)
 	long v = SSL_get_verify_result(t->ssl);
 	int err;
 
-	cache_forget(t->ctx, t->key);
+	cache_forget(t->ctx, t->key, 0);
 	if (t->verify && v != X509_V_OK) {
 		err = verify_error(v);
 		snprintf(t->reason, sizeof t->reason, "certificate verify failed: %s",
@@ -578,8 +618,11 @@ static void fill_info(const struct tls *t, sl_tls_info *out)
 static int attach(struct tls *t)
 {
 	sl_layer *l = &t->l;
-	BIO *b;
+	const unsigned char *p;
+	unsigned char *der;
+	size_t len = 0;
 	SSL_SESSION *sess;
+	BIO *b;
 
 	t->via_layer = l->below != &l->s->sock;
 	b = BIO_new(t->via_layer ? t->ctx->bio_layer : t->ctx->bio_fd);
@@ -588,10 +631,15 @@ static int attach(struct tls *t)
 	BIO_set_data(b, t);
 	BIO_set_init(b, 1);
 	SSL_set_bio(t->ssl, b, b);
-	sess = cache_take(t->ctx, t->key, t->verify);
-	if (sess) {
-		t->offered = SSL_set_session(t->ssl, sess) == 1;
-		SSL_SESSION_free(sess);
+	der = cache_take(t->ctx, t->key, t->verify, &len, &t->sess_gen);
+	if (der) {
+		p = der;
+		sess = d2i_SSL_SESSION(NULL, &p, (long)len);
+		if (sess) {
+			t->offered = SSL_set_session(t->ssl, sess) == 1;
+			SSL_SESSION_free(sess);
+		}
+		free(der);
 	}
 	ERR_clear_error();
 	return 0;
@@ -826,13 +874,13 @@ static void tls_destroy(sl_layer *l)
 {
 	struct tls *t = as_tls(l);
 
-	/* SSL_free() marks the session of a connection that sent no
-	 * close_notify as not resumable, and in TLS 1.3 that is the ticket
-	 * just cached. A healthy connection closed by its owner (an idle
-	 * connection evicted) keeps its session; one that failed does not. */
-	if (t->state == ST_OPEN && !t->fatal)
-		SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN);
-	SSL_free(t->ssl); /* frees the BIO; sessions it holds are released */
+	/* A healthy connection closed by its owner (an idle connection
+	 * evicted) leaves its session cached; one that failed takes the
+	 * session it stored or resumed with it, unless a newer one has
+	 * replaced it (OpenSSL does the same to its own cache on SSL_free). */
+	if (t->fatal && t->sess_gen)
+		cache_forget(t->ctx, t->key, t->sess_gen);
+	SSL_free(t->ssl); /* frees the BIO and this connection's session */
 	ERR_clear_error();
 	sl_tls_ctx_unref(t->ctx);
 	t->magic = 0xdeadbeefu;

@@ -19,7 +19,10 @@
  * TLS 1.3 session is taken out of the cache when a connection uses it
  * (tickets are single-use, RFC 8446 appendix C.4); a TLS 1.2 session stays
  * until replaced or evicted. A session made without verification is never
- * offered to a connection that verifies.
+ * offered to a connection that verifies, and one whose connection failed
+ * after it was stored or offered is dropped. The cache keeps sessions as
+ * bytes and every connection parses its own copy, so no OpenSSL session
+ * object is shared between connections or threads.
  *
  * Every function that touches OpenSSL clears the thread's error queue
  * before the call and after reading the error, so no error leaks from one

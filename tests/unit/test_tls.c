@@ -669,6 +669,36 @@ Test(tls, tls12_session_is_resumed_and_kept)
 	tf_pki_free(&p);
 }
 
+Test(tls, session_of_a_connection_that_failed_is_dropped)
+{
+	static const int versions[] = {0, TLS1_2_VERSION};
+	struct pki p;
+	char buf[16];
+	ssize_t last;
+
+	tf_pki_init(&p);
+	X509 *cert = tf_good_leaf(&p);
+	for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+		struct srv sv;
+		struct cli c;
+
+		tf_srv_start(&sv, cert, p.key, S_TRUNCATE, 1, versions[i]);
+		tf_srv_run(&sv);
+		sl_tls_ctx *ctx = tf_test_ctx(&p);
+		tf_cli_open(&c, sv.port);
+		cr_assert_eq(tf_cli_tls(&c, ctx, "localhost", sv.port, true), 0);
+		cr_assert_eq(tf_read_n(&c, buf, sizeof buf, &last), 7);
+		cr_assert_eq(last, SL_E_TLS_CLOSED);
+		cr_assert_eq(sl_tls_ctx_sessions(ctx), 1, "the session was stored (%d)", versions[i]);
+		tf_cli_close(&c);
+		cr_assert_eq(sl_tls_ctx_sessions(ctx), 0, "and dropped with the failed connection");
+		tf_srv_stop(&sv);
+		sl_tls_ctx_unref(ctx);
+	}
+	X509_free(cert);
+	tf_pki_free(&p);
+}
+
 Test(tls, unverified_session_is_not_offered_to_a_verifying_connection)
 {
 	struct pki p;
