@@ -36,10 +36,12 @@ SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 TSAN_SRC   := $(wildcard tests/tsan/*.c)
+FETCH_SRC  := $(wildcard src/client/tools/*.c)
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+FETCH_OBJ  := $(FETCH_SRC:%.c=$(BUILD)/obj/%.o)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 LIB        := $(BUILD)/libsluice.a
@@ -69,7 +71,7 @@ $(LIB): $(LIB_OBJ)
 $(SLUICE): $(BUILD)/obj/src/server/main.o $(SERVER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(FETCH): $(BUILD)/obj/src/client/tools/sluice_fetch.o $(LIB)
+$(FETCH): $(FETCH_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(UNIT_BIN): $(UNIT_OBJ) $(SERVER_OBJ) $(LIB)
