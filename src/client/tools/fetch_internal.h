@@ -146,6 +146,9 @@ typedef struct sl__fetch {
 	sl_manager *m;
 	sl_cookie_jar *jar;
 	struct sl_proxy_auth *pauth;
+	char **args;                /* argv with "--parallel N" joined; owned */
+	char **joined;              /* the "--parallel=N" strings made for it */
+	size_t njoined;
 	sl__fetch_job *jobs;
 	size_t njobs, next, running, done;
 	int exit_code;

@@ -532,13 +532,16 @@ static const struct option long_opts[] = {
  * "--parallel N" (a separate all-digit argument) reads as "--parallel=N":
  * getopt only takes an optional argument after '='.
  */
-static char **rewrite_parallel(int argc, char **argv, int *out_argc)
+static char **rewrite_parallel(sl__fetch *f, int argc, char **argv, int *out_argc)
 {
 	char **v = calloc((size_t)argc + 1, sizeof *v);
 	int n = 0;
 
-	if (!v)
+	f->joined = calloc((size_t)argc + 1, sizeof *f->joined);
+	if (!v || !f->joined) {
+		free(v);
 		return NULL;
+	}
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0) {
 			while (i < argc)
@@ -551,6 +554,7 @@ static char **rewrite_parallel(int argc, char **argv, int *out_argc)
 			if (!s)
 				return NULL;
 			snprintf(s, len, "--parallel=%s", argv[i + 1]);
+			f->joined[f->njoined++] = s;
 			v[n++] = s;
 			i++;
 			continue;
@@ -574,10 +578,11 @@ static int parse(sl__fetch *f, int argc, char **argv)
 	long parallel_max = 0, v;
 	bool get_head = false;
 	int c, rc;
-	char **args = rewrite_parallel(argc, argv, &argc);
+	char **args = rewrite_parallel(f, argc, argv, &argc);
 
 	if (!args)
 		return SL__FX_NOMEM;
+	f->args = args;
 	o->body_fd = -1;
 	o->max_redirs = 10;
 	sl_route_buf_init(&o->chain);
@@ -908,6 +913,10 @@ static void teardown(sl__fetch *f)
 		free(f->jobs[i].next_url);
 	}
 	free(f->jobs);
+	for (size_t i = 0; i < f->njoined; i++)
+		free(f->joined[i]);
+	free(f->joined);
+	free(f->args);
 	for (size_t i = 0; i < f->o.nremoved; i++)
 		free((char *)f->o.removed[i]);
 	if (f->o.body_fd >= 0)
