@@ -869,12 +869,29 @@ static int setup(sl__fetch *f)
 	return 0;
 }
 
+/* Peak resident memory in KiB: VmHWM, which starts over at exec, unlike
+ * getrusage()'s ru_maxrss, which keeps the forking parent's peak. */
+static long peak_rss_kb(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+	struct rusage ru;
+
+	while (fp && fgets(line, sizeof line, fp))
+		if (sscanf(line, "VmHWM: %ld kB", &kb) == 1)
+			break;
+	if (fp)
+		fclose(fp);
+	if (kb < 0 && getrusage(RUSAGE_SELF, &ru) == 0)
+		kb = ru.ru_maxrss;
+	return kb;
+}
+
 static void print_stats(sl__fetch *f)
 {
-	struct rusage ru;
 	sl_manager_stats ms;
 
-	getrusage(RUSAGE_SELF, &ru);
 	if (f->m)
 		sl_manager_get_stats(f->m, &ms);
 	else
@@ -882,7 +899,7 @@ static void print_stats(sl__fetch *f)
 	fprintf(stderr,
 		"sluice-fetch: stats: max_rss_kb=%ld connects=%llu reused=%llu requests=%llu "
 		"retries=%llu body_bytes=%llu\n",
-		ru.ru_maxrss, (unsigned long long)ms.connects, (unsigned long long)ms.reused,
+		peak_rss_kb(), (unsigned long long)ms.connects, (unsigned long long)ms.reused,
 		(unsigned long long)ms.requests, (unsigned long long)ms.retries,
 		(unsigned long long)f->total_bytes);
 }
