@@ -11,6 +11,7 @@
  */
 #include "client/auth_cache.h"
 
+#include <assert.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -37,6 +38,12 @@ struct sl_auth_cache {
 	size_t n, max;
 };
 
+static void check(const sl_auth_cache *c)
+{
+	assert(c && c->magic == AUTH_CACHE_MAGIC);
+	(void)c;
+}
+
 int sl_auth_path_dir(sl_slice path, char *out, size_t cap)
 {
 	size_t n = 0;
@@ -46,7 +53,8 @@ int sl_auth_path_dir(sl_slice path, char *out, size_t cap)
 			n = i + 1;
 	if (n + 1 > cap)
 		return SL_E_INVAL;
-	memcpy(out, path.p, n);
+	if (n)
+		memcpy(out, path.p, n);
 	out[n] = '\0';
 	return (int)n;
 }
@@ -87,6 +95,7 @@ void sl_auth_cache_free(sl_auth_cache *c)
 {
 	if (!c)
 		return;
+	check(c);
 	while (c->head) {
 		struct entry *e = c->head;
 		unlink_entry(c, e);
@@ -118,7 +127,8 @@ static struct entry *covering(sl_auth_cache *c, const char *host, uint16_t port,
 	for (struct entry *e = c->head; e; e = e->next) {
 		if (e->port != port || strcasecmp(e->host, host) != 0)
 			continue;
-		if (e->prefixlen > path.n || memcmp(e->prefix, path.p, e->prefixlen) != 0)
+		if (e->prefixlen > path.n ||
+		    (e->prefixlen && memcmp(e->prefix, path.p, e->prefixlen) != 0))
 			continue;
 		if (!best || e->prefixlen > best->prefixlen)
 			best = e;
@@ -134,6 +144,7 @@ int sl_auth_cache_preempt(sl_auth_cache *c, const char *host, uint16_t port, sl_
 
 	if (cap)
 		out[0] = '\0';
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	e = covering(c, host, port, path);
 	if (e) {
@@ -154,7 +165,8 @@ static char *put_str(char **at, const char *s, size_t n)
 {
 	char *p = *at;
 
-	memcpy(p, s, n);
+	if (n)
+		memcpy(p, s, n);
 	p[n] = '\0';
 	*at += n + 1;
 	return p;
@@ -195,6 +207,7 @@ int sl_auth_cache_store(sl_auth_cache *c, const char *host, uint16_t port, sl_sl
 	if (st)
 		e->st = *st;
 
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	for (old = c->head; old; old = old->next)
 		if (old->port == port && strcasecmp(old->host, host) == 0 &&
@@ -226,6 +239,7 @@ int sl_auth_cache_refresh(sl_auth_cache *c, const char *host, uint16_t port, sl_
 	struct entry *e;
 	int rc = SL_E_INVAL;
 
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	e = covering(c, host, port, path);
 	if (e)
@@ -241,6 +255,7 @@ int sl_auth_cache_info(sl_auth_cache *c, const char *host, uint16_t port, sl_sli
 	struct entry *e;
 	int rc = 0;
 
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	e = covering(c, host, port, path);
 	if (e && e->scheme == SL_AUTH_DIGEST && sl_headers_find(f, n, name) < n)
@@ -253,6 +268,7 @@ bool sl_auth_cache_forget(sl_auth_cache *c, const char *host, uint16_t port, sl_
 {
 	struct entry *e;
 
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	e = covering(c, host, port, path);
 	if (e) {
@@ -267,6 +283,7 @@ size_t sl_auth_cache_count(sl_auth_cache *c)
 {
 	size_t n;
 
+	check(c);
 	pthread_mutex_lock(&c->mu);
 	n = c->n;
 	pthread_mutex_unlock(&c->mu);

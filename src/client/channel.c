@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
 
 #define CHANNEL_POOL_MAGIC 0x43504f4fu /* "CPOO" */
 #define READS_PER_EVENT 8
@@ -256,6 +257,7 @@ static void on_connected(sl_stream *s, int err, int hop, bool proxy, void *arg)
 		sl__conn_connect_failed(c, err < 0 ? err : SL_E_TARGET_CLOSED, hop, proxy);
 		return;
 	}
+	c->failing = false;
 	sl__channel_adopt(ch, s, false);
 	sl__conn_channel_idle(c, ch);
 }
@@ -284,6 +286,7 @@ void sl__channel_adopt(sl__channel *ch, sl_stream *s, bool reused)
 	check(ch);
 	ch->s = s;
 	ch->from_cache = reused;
+	ch->born = reused ? 0 : ev_now(ch->m->loop);
 	ch->state = SL__CH_IDLE;
 	ch->timer = SL__T_NONE;
 	sl_buf_reset(&ch->in);
@@ -318,9 +321,11 @@ static bool pipelinable(const sl_reply *r)
 bool sl__channel_can_take(const sl__channel *ch, const sl_reply *r, bool pipeline)
 {
 	check(ch);
+	if (r->fresh_only && ch->born < r->failed_at)
+		return false;
 	if (ch->state == SL__CH_IDLE && !ch->closing)
-		return !r->fresh_only || (!ch->from_cache && ch->nreq == 0);
-	if (!pipeline || r->fresh_only || !alive(ch) || ch->must_close || !pipelinable(r))
+		return true;
+	if (!pipeline || !alive(ch) || ch->must_close || !pipelinable(r))
 		return false;
 	if (ch->state < SL__CH_SENDING || ch->inflight >= ch->m->o.pipeline_depth)
 		return false;
@@ -834,6 +839,8 @@ static void ch_fail(sl__channel *ch, int err)
 
 	if (!c || ch->state == SL__CH_CLOSED)
 		return;
+	SL_DEBUG("client: channel to %s:%u closes in state %s: %s", c->host, (unsigned)c->port,
+		 sl__channel_state_name(ch->state), err ? sl_strerror(err) : "done");
 	ch->state = SL__CH_CLOSED;
 	if (ch->s) {
 		sl_stream_close(ch->s);
@@ -858,6 +865,7 @@ static void ch_fail(sl__channel *ch, int err)
 		if (lost(err) && sl__reply_can_retry(r)) {
 			r->retried = true;
 			r->fresh_only = true;
+			r->failed_at = ev_now(m->loop);
 			m->n_retries++;
 			sl__reply_reset_attempt(r);
 			r->qnext = retry;   /* reversed here, reversed again below */

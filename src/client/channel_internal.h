@@ -65,6 +65,7 @@ typedef struct sl__channel {
 	bool keep_alive;                    /* the response being read allows reuse */
 	bool must_close;                    /* close after the current response */
 	bool from_cache;                    /* the stream served a request before */
+	ev_tstamp born;                     /* when this channel connected (0: from the cache) */
 	bool want_write;
 	bool closing;                       /* a close is posted: stop working */
 	int close_err;

@@ -10,8 +10,8 @@
  * more requests wait than connects are under way and fewer than
  * max_channels channels exist. A connect that completes with nothing left
  * to do parks its stream in the idle cache. A request to be retried on a
- * new connection (fresh_only) only takes a channel whose stream carried
- * nothing before.
+ * new connection (fresh_only) only takes a channel connected after its
+ * failure, never a stream from the cache.
  */
 #include "client/connection_internal.h"
 
@@ -63,9 +63,10 @@ static size_t make_key(const sl_reply *r, const sl_route *route, char *buf, size
 	} while (0)
 
 	ADD("%s://", r->scheme->name);
-	for (size_t i = 0; i < r->url.host.n; i++) {
+	for (size_t i = 0; i < r->url.host.n; i++, n++) {
 		char ch = r->url.host.p[i];
-		ADD("%c", ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+		if (n < cap)
+			buf[n] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
 	}
 	ADD(":%u", (unsigned)r->url.port);
 	for (size_t i = 0; route && i < route->n; i++) {
@@ -367,7 +368,8 @@ void sl__conn_dispatch(sl__conn *c)
 			r = next;
 		}
 	}
-	while (c->nconnecting < unserved && c->nch < m->o.max_channels) {
+	while (c->nconnecting < unserved && c->nch < m->o.max_channels &&
+	       (!c->failing || c->nch == 0)) {
 		sl__channel *ch = sl__channel_new(c);
 
 		if (!ch)
@@ -392,6 +394,8 @@ void sl__conn_channel_idle(sl__conn *c, sl__channel *ch)
 			if (sl__channel_can_take(ch, r, false)) {
 				sl__conn_dequeue(c, r);
 				sl__channel_bind(ch, r);
+				if (m->o.pipelining && c->nqueued)
+					sl__conn_dispatch(c);   /* others may pipeline behind r */
 				return;
 			}
 	s = sl__channel_take_stream(ch);
@@ -418,6 +422,10 @@ void sl__conn_connect_failed(sl__conn *c, int err, int hop, bool proxy)
 	for (sl__channel *ch = c->chans; ch; ch = ch->next)
 		if (ch->state >= SL__CH_IDLE && ch->state < SL__CH_CLOSED)
 			others = true;
+	/* While connected channels serve the queue, do not hammer a target
+	 * that refuses new connections: wait for one of them, or for none to
+	 * be left. */
+	c->failing = others;
 	/* With no connected channel left, nothing will serve the queue: the
 	 * target is unreachable for all of it. Otherwise the others serve it,
 	 * except requests that must have a new connection. */

@@ -40,6 +40,8 @@ typedef struct sl__conn {
 	struct sl_reply *qhead[SL_PRIO_COUNT], *qtail[SL_PRIO_COUNT];
 	unsigned nqueued;
 	int hold;                           /* > 0: someone iterates, do not free */
+	bool failing;                       /* a connect failed while other channels
+	                                       lived: open no more until one works */
 } sl__conn;
 
 /* Finds or creates the connection of r's key. Returns NULL when out of

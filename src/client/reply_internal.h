@@ -97,6 +97,7 @@ struct sl_reply {
 	bool swallow;                       /* read this response silently, then resend */
 	bool paused, aborted, done;
 	bool retried, fresh_only, reused;
+	ev_tstamp failed_at;                /* fresh_only: needs a connection born after this */
 	bool sent;                          /* the head went out */
 	int err;
 	bool err_proxy;

@@ -378,7 +378,7 @@ static void finish_connect(struct sl_chain_req *r)
 		close(r->fd);
 	}
 	free(r);
-	cb(s, err, err ? 0 : -1, false, arg);
+	cb(s, err, err ? g_net.fail_hop : -1, err ? g_net.fail_proxy : false, arg);
 }
 
 static void on_connect_ready(struct ev_loop *loop, ev_io *w, int revents)
@@ -686,6 +686,19 @@ void run_for(struct ev_loop *loop, double secs)
 bool pred_done(void *p)
 {
 	return ((rec *)p)->dones > 0;
+}
+
+bool pred_data(void *p)
+{
+	return ((rec *)p)->datas > 0;
+}
+
+bool pred_no_channels(void *p)
+{
+	sl_manager_stats ms;
+
+	sl_manager_get_stats(p, &ms);
+	return ms.channels == 0 && ms.idle == 0;
 }
 
 bool pred_all_done(void *p)

@@ -82,6 +82,7 @@ struct tsrv {
 	tconn *conns[128];
 	int nconns;
 	void *user;
+	int user_int;
 	int counter;
 	char order[2048];        /* request targets in arrival order, space-separated */
 };
@@ -103,6 +104,8 @@ typedef struct tnet {
 	int connects;
 	int cancels;
 	int fail_err;            /* non-zero: every connect fails with it */
+	int fail_hop;
+	bool fail_proxy;
 	bool hold;               /* connects complete only on tnet_release() */
 	struct sl_chain_req *held[64];
 	int nheld;
@@ -178,6 +181,8 @@ bool run_until(struct ev_loop *loop, pred_fn pred, void *arg, double timeout);
 /* Runs the loop for about secs (used to check that nothing happens). */
 void run_for(struct ev_loop *loop, double secs);
 bool pred_done(void *rec_ptr);
+bool pred_data(void *rec_ptr);   /* at least one on_data */
+bool pred_no_channels(void *manager); /* nothing connecting, busy or idle */
 /* arg: a NULL-terminated array of rec pointers. */
 bool pred_all_done(void *recs);
 

@@ -60,6 +60,16 @@ static void h_by_target(tsrv *s, tconn *c, treq *q)
 		tconn_reset(c);
 	} else if (strcmp(q->target, "/garbage") == 0) {
 		tconn_sendf(c, "HTTP/1.1 2OO OK\r\n\r\n");
+	} else if (strcmp(q->target, "/huge-head") == 0) {
+		char *v = malloc(70001);
+		memset(v, 'v', 70000);
+		v[70000] = '\0';
+		tconn_sendf(c, "HTTP/1.1 200 OK\r\nX-Big: ");
+		tconn_send(c, v, 70000);
+		tconn_sendf(c, "\r\nContent-Length: 0\r\n\r\n");
+		free(v);
+	} else if (strcmp(q->target, "/extra") == 0) {
+		tconn_sendf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokSTRAY BYTES");
 	} else if (strcmp(q->target, "/silent") == 0) {
 		/* never answers */
 	} else if (strcmp(q->target, "/slow-body") == 0) {
@@ -360,6 +370,45 @@ Test(client_http, large_body_arrives_whole)
 	cr_assert_leq(rc.max_buffered, 64 * 1024);
 	sl_reply_unref(rc.r);
 	rec_free(&rc);
+	env_fini(&e);
+}
+
+Test(client_http, oversized_response_head_is_refused)
+{
+	env e;
+	rec rc = {0};
+
+	env_init(&e, h_by_target);
+	env_manager(&e);
+	env_get(&e, "GET", "/huge-head", &rc);
+	cr_assert(run_until(e.loop, pred_done, &rc, 5));
+	cr_assert_eq(rc.err, SL_E_HTTP_HEADERS_TOO_LARGE, "%s", sl_errname(rc.err));
+	cr_assert_eq(rc.heads, 0);
+	sl_reply_unref(rc.r);
+	env_fini(&e);
+}
+
+Test(client_http, bytes_after_a_response_spoil_the_connection)
+{
+	env e;
+	rec a = {0}, b = {0};
+
+	env_init(&e, h_by_target);
+	env_manager(&e);
+	env_get(&e, "GET", "/extra", &a);
+	cr_assert(run_until(e.loop, pred_done, &a, 5));
+	cr_assert_eq(a.err, 0);
+	cr_assert_str_eq(a.body, "ok");
+	cr_assert(run_until(e.loop, pred_no_channels, e.m, 5), "the spoilt stream is not kept");
+	env_get(&e, "GET", "/", &b);
+	cr_assert(run_until(e.loop, pred_done, &b, 5));
+	cr_assert_eq(b.err, 0);
+	cr_assert_str_eq(b.body, "hello");
+	cr_assert_eq(e.srv->accepted, 2);
+	sl_reply_unref(a.r);
+	sl_reply_unref(b.r);
+	rec_free(&a);
+	rec_free(&b);
 	env_fini(&e);
 }
 
@@ -705,7 +754,8 @@ Test(client_http, abort_in_on_data_stops_everything)
 	env_manager(&e);
 	a.abort_on_first_data = true;
 	env_get(&e, "GET", "/big", &a);
-	cr_assert_not(run_until(e.loop, pred_done, &a, 0.3));
+	cr_assert(run_until(e.loop, pred_data, &a, 5));
+	cr_assert_not(run_until(e.loop, pred_done, &a, 0.1));
 	cr_assert_eq(a.datas, 1);
 	cr_assert_eq(a.dones, 0, "no on_done after an abort");
 	cr_assert(sl_reply_finished(a.r));
@@ -747,6 +797,11 @@ Test(client_http, abort_while_queued_and_unref_in_done)
 	env_fini(&e);
 }
 
+static bool pred_server_saw_one(void *arg)
+{
+	return ((tsrv *)arg)->requests == 1;
+}
+
 Test(client_http, reply_outlives_its_manager)
 {
 	env e;
@@ -757,7 +812,7 @@ Test(client_http, reply_outlives_its_manager)
 	env_init(&e, h_by_target);
 	env_manager(&e);
 	r = env_get(&e, "GET", "/silent", &rc);
-	run_for(e.loop, 0.05);
+	cr_assert(run_until(e.loop, pred_server_saw_one, e.srv, 5));
 	sl_manager_free(e.m);
 	e.m = NULL;
 	cr_assert(sl_reply_finished(r));
