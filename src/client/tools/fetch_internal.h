@@ -66,7 +66,10 @@ typedef struct sl__fetch_sink {
 	struct sl__fetch_job *waiters; /* jobs paused until buf drains */
 } sl__fetch_sink;
 
+#define SL__FETCH_JOB_MAGIC 0x464a4f42u /* "FJOB" */
+
 typedef struct sl__fetch_job {
+	uint32_t magic;
 	struct sl__fetch *f;
 	size_t idx;
 	const char *arg_url;        /* as given */

@@ -248,8 +248,9 @@ int sl__fetch_fail(sl__fetch *f, sl__fetch_job *j, int err, const sl_reply_error
 	case SL_E_TARGET_NOT_FOUND:
 	case SL_E_DNS_NOT_FOUND:
 	case SL_E_DNS_FAILED:
-		sl__fetch_errorf(f, "%s: could not resolve host %.*s%s", url,
-				 parsed ? (int)u.host.n : 0, parsed ? u.host.p : "", by);
+		/* Not "reported by" a hop: with socks5:// this side resolves. */
+		sl__fetch_errorf(f, "%s: could not resolve host %.*s", url,
+				 parsed ? (int)u.host.n : 0, parsed ? u.host.p : "");
 		return SL__FX_NOT_FOUND;
 	case SL_E_TARGET_REFUSED:
 	case SL_E_TARGET_UNREACHABLE:

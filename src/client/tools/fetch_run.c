@@ -19,6 +19,7 @@
  * paused (sl_reply_pause) until stdout drains, so a slow reader pushes back
  * through TCP to the server instead of filling memory.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,6 +35,15 @@
 
 static void send_request(sl__fetch_job *j);
 static void start_more(sl__fetch *f);
+
+/* The job a callback's argument points to. */
+static sl__fetch_job *job_of(void *arg)
+{
+	sl__fetch_job *j = arg;
+
+	assert(j && j->magic == SL__FETCH_JOB_MAGIC);
+	return j;
+}
 
 /* ---- output ---- */
 
@@ -354,7 +364,7 @@ static int write_head(sl__fetch *f, sl__fetch_job *j, const sl_reply_head *h)
 
 static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 {
-	sl__fetch_job *j = arg;
+	sl__fetch_job *j = job_of(arg);
 	sl__fetch *f = j->f;
 	const sl_field *loc;
 	int code, rc;
@@ -414,7 +424,7 @@ static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 
 static void on_data(sl_reply *r, sl_slice data, void *arg)
 {
-	sl__fetch_job *j = arg;
+	sl__fetch_job *j = job_of(arg);
 	sl__fetch *f = j->f;
 	int rc;
 
@@ -463,7 +473,7 @@ static void follow(sl__fetch *f, sl__fetch_job *j)
 
 static void on_done(sl_reply *r, int err, void *arg)
 {
-	sl__fetch_job *j = arg;
+	sl__fetch_job *j = job_of(arg);
 	sl__fetch *f = j->f;
 	sl_reply_error e;
 
@@ -643,7 +653,7 @@ static void send_request(sl__fetch_job *j)
 
 static void on_max_time(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	sl__fetch_job *j = w->data;
+	sl__fetch_job *j = job_of(w->data);
 	sl__fetch *f = j->f;
 	char safe[1024];
 

@@ -470,6 +470,7 @@ static void add_job(sl__fetch *f, struct outq *q, const char *url)
 	sl__fetch_job *j = &f->jobs[f->njobs];
 
 	memset(j, 0, sizeof *j);
+	j->magic = SL__FETCH_JOB_MAGIC;
 	j->f = f;
 	j->idx = f->njobs++;
 	j->arg_url = url;
@@ -929,6 +930,7 @@ static void teardown(sl__fetch *f)
 		if (f->jobs[i].url != f->jobs[i].arg_url)
 			free(f->jobs[i].url);
 		free(f->jobs[i].next_url);
+		f->jobs[i].magic = 0;
 	}
 	free(f->jobs);
 	for (size_t i = 0; i < f->njoined; i++)
