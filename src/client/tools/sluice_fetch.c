@@ -429,11 +429,15 @@ static int set_upload(sl__fetch_opts *o, const char *path)
 		return 0;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "sluice-fetch: cannot read %s: %s\n", path,
-			fd < 0 || errno ? strerror(errno) : "not a regular file");
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		fprintf(stderr, "sluice-fetch: cannot read %s: %s\n", path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
+		return SL__FX_READ;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "sluice-fetch: cannot read %s: not a regular file\n", path);
+		close(fd);
 		return SL__FX_READ;
 	}
 	o->body_fd = fd;
