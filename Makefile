@@ -6,7 +6,8 @@
 #   make test       install what is missing, build, run unit and e2e tests
 #   make asan|ubsan|tsan   the unit suite under a sanitizer (own build dir)
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (default 60)
-#   make bench      benchmarks (make bench-parse for the parser alone)
+#   make bench      benchmarks (bench-parse: the parser; bench-fetch: sluice-fetch
+#                   against curl)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 .DEFAULT_GOAL := all
@@ -36,10 +37,12 @@ SERVER_SRC := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
 UNIT_SRC   := $(wildcard tests/unit/*.c)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 TSAN_SRC   := $(wildcard tests/tsan/*.c)
+FETCH_SRC  := $(wildcard src/client/tools/*.c)
 
 LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SERVER_OBJ := $(SERVER_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_OBJ   := $(UNIT_SRC:%.c=$(BUILD)/obj/%.o)
+FETCH_OBJ  := $(FETCH_SRC:%.c=$(BUILD)/obj/%.o)
 FUZZ_BIN   := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 LIB        := $(BUILD)/libsluice.a
@@ -49,7 +52,7 @@ UNIT_BIN   := $(BUILD)/tests/unit
 TSAN_BIN   := $(TSAN_SRC:tests/tsan/%.c=$(BUILD)/tests/%)
 BENCH_PARSE := $(BUILD)/bench/bench_parse
 
-.PHONY: all deps run test unit e2e asan ubsan tsan tsan-run fuzz bench bench-parse \
+.PHONY: all deps run test unit e2e asan ubsan tsan tsan-run fuzz bench bench-parse bench-fetch \
 	install uninstall clean check-config
 
 all: $(LIB) $(SLUICE) $(FETCH)
@@ -69,7 +72,7 @@ $(LIB): $(LIB_OBJ)
 $(SLUICE): $(BUILD)/obj/src/server/main.o $(SERVER_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(FETCH): $(BUILD)/obj/src/client/tools/sluice_fetch.o $(LIB)
+$(FETCH): $(FETCH_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(UNIT_BIN): $(UNIT_OBJ) $(SERVER_OBJ) $(LIB)
@@ -145,7 +148,11 @@ $(BENCH_PARSE): bench/bench_parse.c $(LIB)
 bench-parse: $(BENCH_PARSE)
 	$(BENCH_PARSE)
 
-bench: bench-parse
+# sluice-fetch against curl through nginx, microsocks and Squid on loopback.
+bench-fetch: all
+	SLUICE_BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) bench/bench_fetch.sh
+
+bench: bench-parse bench-fetch
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

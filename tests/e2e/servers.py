@@ -16,9 +16,10 @@ the others; a server starts only when a test asks for it):
                    empty.bin) with .sha256[name] and .size[name];
                    file_url(name, tls, prefix). NGINX_LOCATIONS lists
                    /echo, /post, /upload/, /chunked/, /redirect/*, /slow/,
-                   /close/, /status/NNN, /cache/*, /auth/basic/ and what
-                   each does. .access_log: LogFile of JSON lines (LOG_FIELDS,
-                   including $connection and $connection_requests);
+                   /close/, /status/NNN, /cache/*, /auth/basic/,
+                   /cookie/set and what each does. .access_log:
+                   LogFile of JSON lines (LOG_FIELDS, including
+                   $connection and $connection_requests);
                    .error_log; parse_echo() reads /echo and /post answers.
   squid_basic      Squid requiring Basic proxy auth (basic_ncsa_auth, apr1
   squid_digest     htpasswd), Digest (digest_file_auth, plain user:password
@@ -656,6 +657,15 @@ NGINX_LOCATIONS = """
         location = /redirect/chain {{ return 302 /redirect/302; }}
         location = /redirect/relative {{ absolute_redirect off; return 302 /files/1k.bin; }}
         location = /redirect/https {{ return 302 https://127.0.0.1:{tls_port}/files/1k.bin; }}
+        location = /redirect/http {{ return 302 http://127.0.0.1:{port}/files/1k.bin; }}
+        location = /redirect/other-host {{ return 302 http://localhost:{port}/echo; }}
+        # Sets a persistent cookie and a session one, and answers like /echo.
+        location = /cookie/set {{
+            add_header Set-Cookie "sluice=jar-value; Max-Age=3600; Path=/";
+            add_header Set-Cookie "session=s1; Path=/";
+            default_type text/plain;
+            return 200 "{echo}";
+        }}
         # The files at 64 KiB/s after the first 16 KiB.
         location /slow/ {{ alias {files}/; limit_rate_after 16k; limit_rate 64k; }}
         # The files with Connection: close.

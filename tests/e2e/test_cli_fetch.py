@@ -35,10 +35,16 @@ def test_fetch_url_info_bad_url_exit_3(fetch):
         assert "sluice-fetch:" in r.stderr
 
 
-def test_fetch_without_client_says_so(fetch):
-    r = run([fetch, "http://example.com/"])
+def test_fetch_without_url_is_a_usage_error(fetch):
+    r = run([fetch, "-s"])
     assert r.returncode == 2
-    assert "not available in this build" in r.stderr
+    assert "no URL given" in r.stderr
+
+
+def test_fetch_unknown_option_is_a_usage_error(fetch):
+    r = run([fetch, "--no-such-option", "http://127.0.0.1/"])
+    assert r.returncode == 2
+    assert "--no-such-option" in r.stderr
 
 
 def test_fetch_help(fetch):
