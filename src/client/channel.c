@@ -791,7 +791,14 @@ static void on_readable(sl__channel *ch)
 
 		if (!r || holds_reading(r))
 			return;
-		rc = sl_buf_space(&ch->in, 1, &p, &len);
+		/* Ask for read_size bytes of room (a bulk body then moves in
+		 * large reads); with unread bytes pinning the buffer, take what
+		 * room there is. */
+		if (ch->read_size < INITIAL_BUFFER)
+			ch->read_size = INITIAL_BUFFER;
+		rc = sl_buf_space(&ch->in, ch->read_size, &p, &len);
+		if (rc == SL_E_LIMIT)
+			rc = sl_buf_space(&ch->in, 1, &p, &len);
 		if (rc < 0) {
 			ch_fail(ch, rc == SL_E_LIMIT ? SL_E_HTTP_HEADERS_TOO_LARGE : rc);
 			return;
@@ -816,6 +823,10 @@ static void on_readable(sl__channel *ch)
 			arm(ch);
 		if ((size_t)n < len)
 			return;
+		if (ch->read_size < ch->m->o.read_buffer_max)
+			ch->read_size = ch->read_size * 2 < ch->m->o.read_buffer_max
+						? ch->read_size * 2
+						: ch->m->o.read_buffer_max;
 	}
 }
 

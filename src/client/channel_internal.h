@@ -53,6 +53,7 @@ typedef struct sl__channel {
 	sl__task task;                      /* deferred processing or close */
 	bool task_close;
 	sl_buf in;
+	size_t read_size;                   /* space asked for per read; grows while reads fill it */
 	sl_http_parser parser;
 	sl_chunked chunked;
 	sl_field fields[SL__CHANNEL_FIELDS];
