@@ -6,7 +6,7 @@
 set -eu
 
 PKGS="build-essential pkg-config libssl-dev libev-dev libjansson-dev \
-libc-ares-dev libcriterion-dev openssl ca-certificates nginx squid \
+libc-ares-dev libcriterion-dev openssl ca-certificates nginx libnginx-mod-stream squid \
 dante-server microsocks tinyproxy curl wrk python3 python3-pytest clang \
 libclang-rt-14-dev iproute2 procps"
 

@@ -99,6 +99,13 @@ def squid_open(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tls_proxy(tmp_path_factory, test_ca, squid_open):
+    """An HTTPS proxy (TLS to the proxy, CONNECT inside) in front of squid_open."""
+    p = servers.TlsProxy(tmp_path_factory.mktemp("tls-proxy"), test_ca, squid_open)
+    yield from _serve(p)
+
+
+@pytest.fixture(scope="session")
 def dante(tmp_path_factory):
     why = servers.ensure_dante_user()
     if why:

@@ -32,6 +32,8 @@ the others; a server starts only when a test asks for it):
                    .url (socks5h://user:pw@...), .user, .password, .log.
   microsocks       microsocks without auth, or with -u/-P: .url, .user,
   microsocks_auth  .password.
+  tls_proxy        an HTTPS proxy: nginx's stream module terminating TLS (test CA)
+                   in front of squid_open: .url (https://localhost:PORT), .backend.
 
 Each server object has host, port, url, its directory .dir and .server,
 the ServerProcess (alive(), stop(), stdout/stderr files). curl(*args)
@@ -1030,6 +1032,49 @@ class Dante:
 
 
 # -- microsocks ------------------------------------------------------------------
+
+class TlsProxy:
+    """An HTTPS proxy: nginx's stream module terminating TLS (certificate
+    from the test CA, for localhost) in front of a plain HTTP proxy such as
+    squid_open. Clients speak TLS to it, then CONNECT inside. host, port,
+    url ("https://localhost:PORT"), backend (the proxy behind it)."""
+
+    STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+    def __init__(self, dir, ca, backend):
+        self.dir = Path(dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.host = "localhost"
+        self.backend = backend
+        self.cert, self.key = ca.issue("tls-proxy")
+        self.conf = self.dir / "nginx.conf"
+        self.error_log = self.dir / "error.log"
+        self.server = launch("nginx-tls-proxy", self._build)
+        self.url = f"https://{self.host}:{self.port}"
+
+    def _build(self):
+        self.port = free_port()
+        self.conf.write_text(f"""load_module {self.STREAM_MODULE};
+daemon off;
+master_process off;
+pid {self.dir}/nginx.pid;
+error_log {self.error_log} info;
+events {{ worker_connections 256; }}
+stream {{
+    server {{
+        listen {LOOPBACK}:{self.port} ssl;
+        ssl_certificate {self.cert};
+        ssl_certificate_key {self.key};
+        proxy_pass {self.backend.host}:{self.backend.port};
+    }}
+}}
+""")
+        argv = [NGINX, "-p", self.dir, "-c", self.conf, "-e", self.error_log]
+        return argv, self.dir, [self.port], [self.error_log]
+
+    def stop(self):
+        self.server.stop()
+
 
 class Microsocks:
     """A running microsocks (SOCKS5, any destination). With auth: user and

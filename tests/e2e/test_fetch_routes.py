@@ -124,3 +124,34 @@ def test_fetch_verbose_traces_each_hop(fetch, nginx_origin, dante, squid_basic):
         assert at < len(lines), f"missing (in order) {want!r} in:\n{text}"
     # The credentials never show.
     assert dante.password not in text and squid_basic.password not in text
+
+
+def test_fetch_route_https_proxy_hop(fetch, nginx_origin, tls_proxy, tmp_path):
+    """TLS to the proxy, CONNECT inside that TLS, then TLS to the origin inside
+    the tunnel: two TLS layers stacked on one socket."""
+    squid = tls_proxy.backend
+    mark = squid.access_log.mark()
+    got = download(fetch, tmp_path, nginx_origin.file_url(BIG, tls=True),
+                   "-x", tls_proxy.url, "--cacert", nginx_origin.ca_path)
+    assert got == nginx_origin.sha256[BIG]
+    squid.access_log.wait(1, mark, lambda e: e["method"] == "CONNECT"
+                          and e["url"] == f"{nginx_origin.host}:{nginx_origin.tls_port}")
+
+
+def test_fetch_route_socks5_then_https_proxy(fetch, nginx_origin, microsocks, tls_proxy,
+                                             tmp_path):
+    got = download(fetch, tmp_path, nginx_origin.file_url(BIG, tls=True),
+                   "-x", microsocks.url, "-x", tls_proxy.url,
+                   "--cacert", nginx_origin.ca_path)
+    assert got == nginx_origin.sha256[BIG]
+
+
+def test_fetch_route_https_proxy_untrusted(fetch, nginx_origin, tls_proxy, tmp_path):
+    """Without the test CA the proxy hop's certificate is refused, and the
+    error names the proxy hop, not the target."""
+    r = fetch_run(fetch, "-sS", "-o", tmp_path / "x", "-x", tls_proxy.url,
+                  nginx_origin.file_url("1k.bin"))
+    assert r.returncode == 60, err(r)
+    msg = err(r)
+    assert f"proxy hop 1 ({tls_proxy.url})" in msg, msg
+    assert "issuer is not trusted" in msg, msg
