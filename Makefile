@@ -7,7 +7,8 @@
 #   make asan|ubsan|tsan   the unit suite under a sanitizer (own build dir)
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (default 60)
 #   make bench      benchmarks (bench-parse: the parser; bench-fetch: sluice-fetch
-#                   against curl)
+#                   against curl; bench-proxy: the proxy against Squid,
+#                   tinyproxy, nginx proxy_cache and Varnish)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 .DEFAULT_GOAL := all
@@ -53,6 +54,7 @@ TSAN_BIN   := $(TSAN_SRC:tests/tsan/%.c=$(BUILD)/tests/%)
 BENCH_PARSE := $(BUILD)/bench/bench_parse
 
 .PHONY: all deps run test unit e2e asan ubsan tsan tsan-run fuzz bench bench-parse bench-fetch \
+	bench-proxy \
 	install uninstall clean check-config
 
 all: $(LIB) $(SLUICE) $(FETCH)
@@ -152,7 +154,18 @@ bench-parse: $(BENCH_PARSE)
 bench-fetch: all
 	SLUICE_BUILD=$(abspath $(BUILD)) PYTHON=$(PYTHON) bench/bench_fetch.sh
 
-bench: bench-parse bench-fetch
+# The proxy beside Squid, tinyproxy, nginx proxy_cache and Varnish with wrk
+# and curl on loopback (bench/README.md). sluice takes part when the binary
+# can proxy. Bounded: the script stops its servers on SIGTERM.
+bench-proxy: all
+	SLUICE_BUILD=$(abspath $(BUILD)) timeout --foreground -k 10 480 $(PYTHON) bench/bench_proxy.py $(BENCH_ARGS)
+
+# One after the other, also under -j: benchmarks running side by side
+# would measure each other.
+bench:
+	$(MAKE) bench-parse
+	$(MAKE) bench-fetch
+	$(MAKE) bench-proxy
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

@@ -1,13 +1,14 @@
 #!/bin/sh
 # Installs the Debian packages sluice builds and tests with, when they are
 # missing. Idempotent and quiet: a machine that has everything is left alone.
-# Services the packages bring (nginx, squid, danted, tinyproxy, microsocks)
-# are neither started nor left enabled: the tests start their own instances.
+# Services the packages bring (nginx, squid, danted, tinyproxy, microsocks,
+# varnish and varnishncsa) are neither started nor left enabled: the tests
+# and benchmarks start their own instances.
 set -eu
 
 PKGS="build-essential pkg-config libssl-dev libev-dev libjansson-dev \
 libc-ares-dev libcriterion-dev openssl ca-certificates nginx libnginx-mod-stream squid \
-dante-server microsocks tinyproxy curl wrk python3 python3-pytest clang \
+dante-server microsocks tinyproxy varnish curl wrk python3 python3-pytest clang \
 libclang-rt-14-dev iproute2 procps"
 
 missing=""
@@ -43,7 +44,7 @@ $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 [ "$own_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
 
 # Whatever the packages enabled or started, stop and disable it.
-for s in nginx squid danted tinyproxy microsocks; do
+for s in nginx squid danted tinyproxy microsocks varnish varnishncsa; do
 	if command -v systemctl >/dev/null 2>&1; then
 		$SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
 	fi
@@ -52,7 +53,7 @@ for s in nginx squid danted tinyproxy microsocks; do
 		$SUDO update-rc.d "$s" disable >/dev/null 2>&1 || true
 	fi
 done
-for n in nginx squid danted tinyproxy microsocks; do
+for n in nginx squid danted tinyproxy microsocks varnishd varnishncsa; do
 	$SUDO pkill -x "$n" >/dev/null 2>&1 || true
 done
 echo "deps: done"
