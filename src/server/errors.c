@@ -83,9 +83,6 @@ static void client_side(int code, sl_error_answer *a)
 	case SL_E_TIMEOUT:
 		set(a, 408, "request head not received in time", "NONE", true);
 		return;
-	case SL_E_HTTP_BAD_VERSION:
-		set(a, 505, "unsupported HTTP version", "NONE", true);
-		return;
 	case SL_E_UNSUPPORTED:
 		set(a, 400, "unsupported request", "NONE", false);
 		return;

@@ -177,7 +177,7 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 	struct sl__sctx *c = env->ctx;
 	sl__txn *t = s->txn;
 	const char *url = rq->target.p;
-	size_t ulen = rq->target.n, n;
+	size_t ulen = rq->target.n, n, vlen;
 	char mfv[24];
 	int64_t mf = -1;
 	sl_request r;
@@ -227,8 +227,9 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 	}
 
 	n = sl_msg_request_fields(rq->fields, rq->nfields, c->fwd, c->nfwd - 2);
+	vlen = sl_msg_via_value(rq->fields, rq->nfields, c->received_by, c->head, c->head_cap);
 	c->fwd[n].name = SL_SLICE_LIT("Via");
-	c->fwd[n++].value = sl_slice_cstr(c->via);
+	c->fwd[n++].value = vlen ? sl_slice_make(c->head, vlen) : sl_slice_cstr(c->via);
 	if (mf > 0) {
 		int k = snprintf(mfv, sizeof mfv, "%lld", (long long)(mf - 1));
 		c->fwd[n].name = SL_SLICE_LIT("Max-Forwards");

@@ -27,7 +27,8 @@ static size_t drop_names(sl_field *f, size_t n, const char *const *names, size_t
 
 size_t sl_msg_request_fields(const sl_field *in, size_t n, sl_field *out, size_t cap)
 {
-	static const char *const own[] = {"Host", "Content-Length", "Expect", "Max-Forwards"};
+	static const char *const own[] = {"Host", "Content-Length", "Expect", "Max-Forwards",
+					  "Via"};
 
 	if (n > cap)
 		n = cap;
@@ -86,6 +87,30 @@ bool sl_msg_via_has(const sl_field *f, size_t n, sl_slice received_by)
 			return true;
 	}
 	return false;
+}
+
+size_t sl_msg_via_value(const sl_field *f, size_t n, const char *ours, char *out, size_t cap)
+{
+	size_t k = 0, len = strlen(ours);
+
+	for (size_t i = 0; i < n; i++) {
+		sl_slice v = f[i].value;
+		if (!sl_slice_case_eq_cstr(f[i].name, "Via") || v.n == 0)
+			continue;
+		if (k + v.n + 2 >= cap)
+			return 0;
+		memcpy(out + k, v.p, v.n);
+		k += v.n;
+		memcpy(out + k, ", ", 2);
+		k += 2;
+	}
+	if (k + 4 + len >= cap)
+		return 0;
+	memcpy(out + k, "1.1 ", 4);
+	memcpy(out + k + 4, ours, len);
+	k += 4 + len;
+	out[k] = '\0';
+	return k;
 }
 
 size_t sl_msg_via_name(const char *hostname, uint16_t port, char *out, size_t cap)
@@ -185,7 +210,9 @@ size_t sl_msg_response_head(char *out, size_t cap, int status, sl_slice reason,
 	put(&o, line, (size_t)k);
 	put_slice(&o, reason);
 	put(&o, "\r\n", 2);
-	put_fields(&o, f, n);
+	for (size_t i = 0; i < n; i++)
+		if (!via || !sl_slice_case_eq_cstr(f[i].name, "Via"))
+			put_fields(&o, &f[i], 1);
 	if (fr->framing == SL_BODY_LENGTH) {
 		k = snprintf(line, sizeof line, "Content-Length: %llu\r\n",
 			     (unsigned long long)fr->content_length);
@@ -194,7 +221,14 @@ size_t sl_msg_response_head(char *out, size_t cap, int status, sl_slice reason,
 		puts_(&o, "Transfer-Encoding: chunked\r\n");
 	}
 	if (via) {
-		puts_(&o, "Via: 1.1 ");
+		puts_(&o, "Via: ");
+		for (size_t i = 0; i < n; i++) {
+			if (sl_slice_case_eq_cstr(f[i].name, "Via") && f[i].value.n) {
+				put_slice(&o, f[i].value);
+				put(&o, ", ", 2);
+			}
+		}
+		puts_(&o, "1.1 ");
 		puts_(&o, via);
 		puts_(&o, "\r\n");
 	}

@@ -29,7 +29,8 @@
  * Proxy-Authenticate, TE, Trailer, Transfer-Encoding, Upgrade) and those
  * the proxy or the client stack writes itself (Host, which comes from the
  * absolute URL as RFC 9112 section 3.2.2 asks; Content-Length; Expect;
- * Max-Forwards, rewritten by the caller). Order is kept. Returns the count.
+ * Max-Forwards and Via, rewritten by the caller). Order is kept. Returns
+ * the count.
  */
 size_t sl_msg_request_fields(const sl_field *in, size_t n, sl_field *out, size_t cap);
 
@@ -54,6 +55,14 @@ int64_t sl_msg_max_forwards(const sl_field *f, size_t n);
  * the request already passed through this proxy, a forwarding loop.
  */
 bool sl_msg_via_has(const sl_field *f, size_t n, sl_slice received_by);
+
+/*
+ * Writes the Via value a message leaves with into out (cap bytes, NUL-
+ * terminated): the values of its Via fields in order, joined with ", ",
+ * then "1.1 " and ours (one field line: some recipients read only the
+ * first). Returns the length, or 0 when cap is too small.
+ */
+size_t sl_msg_via_value(const sl_field *f, size_t n, const char *ours, char *out, size_t cap);
 
 /*
  * Writes this proxy's received-by name for Via into out: the host name
@@ -92,10 +101,11 @@ void sl_msg_frame_response(const sl_msg_frame_in *in, sl_msg_frame *out);
 
 /*
  * Serialises a response head into out (cap bytes): "HTTP/1.1 status
- * reason", the fields, the framing fields of fr, "Via: 1.1 <via>",
- * Connection (close, or keep-alive for an HTTP/1.0 client that keeps the
- * connection) and the blank line. via may be NULL (no Via). Returns the
- * length, or 0 when cap is too small.
+ * reason", the fields, the framing fields of fr, Via (the response's own Via
+ * values and "1.1 <via>" in one field line), Connection (close, or
+ * keep-alive for an HTTP/1.0 client that keeps the connection) and the
+ * blank line. via may be NULL (Via fields then pass as they are). Returns
+ * the length, or 0 when cap is too small.
  */
 size_t sl_msg_response_head(char *out, size_t cap, int status, sl_slice reason,
 			    const sl_field *f, size_t n, const sl_msg_frame *fr, int client_minor,
