@@ -72,12 +72,13 @@ def nginx_origin(tmp_path_factory, test_ca):
 
 @pytest.fixture
 def sluice_proxy(sluice, nginx_origin, tmp_path):
-    """start(overrides=None) -> a running proxyutil.Sluice."""
+    """start(overrides=None, **kw) -> a running proxyutil.Sluice (kw:
+    extra_ports, unix)."""
     started = []
 
-    def start(overrides=None):
+    def start(overrides=None, **kw):
         p = proxyutil.Sluice(sluice, tmp_path / f"sluice-{len(started)}",
-                             proxyutil.merge(proxyutil.base_config(nginx_origin), overrides))
+                             proxyutil.merge(proxyutil.base_config(nginx_origin), overrides), **kw)
         started.append(p)
         return p
 

@@ -88,13 +88,17 @@ def base_config(nginx_origin):
 
 class Sluice:
     """A running sluice. port, url (http://127.0.0.1:PORT, for -x),
-    authority (127.0.0.1:PORT), conf (the dict written), conf_path,
+    authority (127.0.0.1:PORT), ports (port first, then extra_ports more
+    listeners), unix_path (a unix socket listener too when unix is True,
+    else None), conf (the dict written), conf_path,
     access_log (LogFile of parse_access), error_log (path), server (the
     ServerProcess), pid."""
 
-    def __init__(self, binary, dir, config, ports=None):
+    def __init__(self, binary, dir, config, extra_ports=0, unix=False):
         self.binary = binary
+        self.extra_ports = extra_ports
         self.dir = Path(dir)
+        self.unix_path = self.dir / "sluice.sock" if unix else None
         self.dir.mkdir(parents=True, exist_ok=True)
         self.base = config
         self.conf_path = self.dir / "sluice.json"
@@ -107,14 +111,18 @@ class Sluice:
         self.authority = f"{LOOPBACK}:{self.port}"
 
     def _build(self):
-        self.port = servers.free_port()
+        self.ports = [servers.free_port() for _ in range(1 + self.extra_ports)]
+        self.port = self.ports[0]
+        listen = [f"{LOOPBACK}:{p}" for p in self.ports]
+        if self.unix_path:
+            listen.append(f"unix:{self.unix_path}")
         self.conf = merge(self.base, {
-            "listen": [f"{LOOPBACK}:{self.port}"],
+            "listen": listen,
             "log": {"access": str(self.access_path), "error": str(self.error_log)},
         })
         self.conf_path.write_text(json.dumps(self.conf, indent=2) + "\n")
         argv = [self.binary, "-c", self.conf_path]
-        return argv, self.dir, [self.port], [self.error_log]
+        return argv, self.dir, self.ports, [self.error_log]
 
     @property
     def pid(self):
@@ -231,15 +239,19 @@ class Response:
 
 
 class RawClient:
-    """One client connection to host:port with a receive buffer. Every
-    read is bounded by timeout (socket.timeout escapes)."""
+    """One client connection to host:port (or the unix socket at unix) with
+    a receive buffer. Every read is bounded by timeout (socket.timeout
+    escapes)."""
 
-    def __init__(self, port, host=LOOPBACK, timeout=10.0, rcvbuf=None):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    def __init__(self, port, host=LOOPBACK, timeout=10.0, rcvbuf=None, unix=None):
+        if unix:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
-        self.sock.connect((host, port))
+        self.sock.connect(str(unix) if unix else (host, port))
         self.buf = b""
         self.eof = False
 

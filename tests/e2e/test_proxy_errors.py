@@ -4,7 +4,8 @@ and refused connections 502 (forwarding and CONNECT), an origin that never
 answers 504, malformed requests 400 and the connection closed, request
 lines too long 414, header blocks too large 431, CONNECT to a port not
 allowed 403, refused destinations 403 (link-local, loopback unless
-allowed, the proxy itself, acl.deny_destinations); an origin that breaks
+allowed, the proxy itself, acl.deny_destinations); clients too slow to
+send a head, or idle too long, are closed; an origin that breaks
 off a response makes the proxy close the client connection, so curl sees
 the truncation (exit 18 or 56) rather than a short "complete" response."""
 import subprocess
@@ -143,6 +144,33 @@ def test_error_upstream_breaks_off_response(sluice_proxy, tmp_path, framing, how
         assert e["bytes"] < 1048576, e["raw"]
     finally:
         origin.close()
+
+
+# -- client timeouts ---------------------------------------------------------------------
+
+def test_error_client_header_timeout(sluice_proxy):
+    """A request head that never ends: the connection is closed (after a
+    408 at most) once timeouts.client_header has passed."""
+    p = sluice_proxy({"timeouts": {"client_header": "1s"}})
+    with RawClient(p.port, timeout=8) as c:
+        c.send(b"GET http://127.0.0.1:9/ HTTP/1.1\r\nHost: 127.0.0.1:9\r\n")
+        t0 = time.monotonic()
+        data = c.read_to_eof()
+        took = time.monotonic() - t0
+    assert data == b"" or data.startswith(b"HTTP/1.1 408 "), data
+    assert 0.8 <= took < 5, f"closed after {took:.2f}s"
+
+
+def test_error_client_idle_timeout(sluice_proxy, nginx_origin):
+    p = sluice_proxy({"timeouts": {"client_idle": "1s"}})
+    host = f"127.0.0.1:{nginx_origin.port}"
+    with RawClient(p.port, timeout=8) as c:
+        c.send(request("GET", nginx_origin.file_url("1k.bin"), host))
+        assert c.read_response().status == 200
+        t0 = time.monotonic()
+        assert c.closed_by_peer(), "data instead of a close on the idle connection"
+        took = time.monotonic() - t0
+    assert 0.8 <= took < 5, f"closed after {took:.2f}s"
 
 
 # -- malformed requests ----------------------------------------------------------------
