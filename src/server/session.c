@@ -345,7 +345,8 @@ static void set_events(sl__session *s, unsigned ev)
 		return;
 	ev_io_stop(s->env->loop, &s->io);
 	if (ev) {
-		ev_io_set(&s->io, s->fd, (int)ev);
+		/* Not ev_io_set: it would force libev to register the fd again. */
+		ev_io_modify(&s->io, (int)ev);
 		ev_io_start(s->env->loop, &s->io);
 	}
 	s->events = ev;

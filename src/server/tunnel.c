@@ -128,7 +128,7 @@ static void set_uevents(sl__session *s, unsigned ev)
 		return;
 	ev_io_stop(s->env->loop, &t->uio);
 	if (ev) {
-		ev_io_set(&t->uio, t->ufd, (int)ev);
+		ev_io_modify(&t->uio, (int)ev);
 		ev_io_start(s->env->loop, &t->uio);
 	}
 	t->uevents = ev;
@@ -140,7 +140,7 @@ static void set_cevents(sl__session *s, unsigned ev)
 		return;
 	ev_io_stop(s->env->loop, &s->io);
 	if (ev) {
-		ev_io_set(&s->io, s->fd, (int)ev);
+		ev_io_modify(&s->io, (int)ev);
 		ev_io_start(s->env->loop, &s->io);
 	}
 	s->events = ev;
