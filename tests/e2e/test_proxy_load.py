@@ -1,15 +1,17 @@
-"""The proxy under load: a 1 GiB response read slowly keeps the proxy's
-RSS under 64 MiB (back-pressure: the upstream read pauses while the
-client's buffer is full), and 1,000 client connections open at once are
-all served."""
+"""The proxy under load: a 1 GiB response read slowly, or a 1 GiB request
+body sent to an origin that reads slowly, keeps the proxy's RSS under
+64 MiB (back-pressure: the reading side pauses while the other side's
+buffer is full), and 1,000 client connections open at once are all
+served."""
 import hashlib
 import selectors
 import socket
+import threading
 import time
 
 import pytest
 
-from proxyutil import LOOPBACK, ParsedBytes, RawClient, raise_nofile, request
+from proxyutil import LOOPBACK, ParsedBytes, RawClient, TinyOrigin, raise_nofile, request
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -57,6 +59,65 @@ def test_load_slow_reader_of_1gib_keeps_rss_small(sluice_proxy, nginx_origin):
         assert e["status"] == 200 and want <= e["bytes"] < GIB, e["raw"]
     finally:
         path.unlink()
+
+
+def test_load_large_upload_to_a_slow_origin_keeps_rss_small(sluice_proxy):
+    """The client sends a 1 GiB request body as fast as it can; the origin
+    reads 200 MiB of it at 80 MiB/s: the proxy must stop reading the
+    client rather than buffer the body."""
+    want, rate = 200 * MIB, 80 * MIB
+    progress = {"got": 0}
+    done = threading.Event()
+
+    def slow_reader(origin, conn, head):
+        got = len(head.partition(b"\r\n\r\n")[2])
+        t0 = time.monotonic()
+        while got < want and not origin.release.is_set():
+            data = conn.recv(65536)
+            if not data:
+                break
+            got += len(data)
+            progress["got"] = got
+            ahead = got / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)  # the slow reader's pace
+        done.set()
+        origin.release.wait(10)
+
+    origin = TinyOrigin(slow_reader)
+    sender = None
+    try:
+        p = sluice_proxy()
+        samples = [p.rss_kib()]
+        c = RawClient(p.port, timeout=30)
+        c.send(request("PUT", f"{origin.url}/upload-big", origin.authority,
+                       [("Content-Length", str(GIB))]))
+
+        def send_body():
+            chunk = bytes(MIB)
+            try:
+                for _ in range(GIB // MIB):
+                    c.sock.sendall(chunk)
+            except OSError:
+                pass
+
+        sender = threading.Thread(target=send_body, daemon=True)
+        sender.start()
+        deadline = time.monotonic() + 30
+        while not done.wait(0.05):
+            samples.append(p.rss_kib())
+            assert time.monotonic() < deadline, f"the origin got {progress['got'] >> 20} MiB in 30 s"
+        samples.append(p.rss_kib())
+        assert progress["got"] >= want, f"the body stopped after {progress['got']} bytes"
+        assert p.alive()
+        peak = max(samples)
+        assert peak < 64 * 1024, \
+            f"proxy RSS peaked at {peak >> 10} MiB (start {samples[0] >> 10} MiB) over {len(samples)} samples"
+    finally:
+        origin.close()
+        if sender is not None:
+            c.close()
+            sender.join(timeout=10)
 
 
 def test_load_1000_concurrent_connections(sluice_proxy, nginx_origin):
