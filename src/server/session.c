@@ -1143,6 +1143,7 @@ void sl_session_env_free(sl_session_env *env)
 		s->magic = 0;
 		free(s);
 	}
+	sl__pipes_free(c);
 	while (c->free_t) {
 		sl__txn *t = c->free_t;
 		c->free_t = t->next;

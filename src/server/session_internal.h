@@ -42,6 +42,7 @@
 #define SL__TXN_STR_KEEP 4096         /* larger string buffers are not pooled */
 #define SL__LINGER_MS 2000            /* lingering close: wait this long for EOF */
 #define SL__DENY_SLOTS 8
+#define SL__PIPE_POOL 32              /* idle splice pipes a worker keeps */
 
 /* The session's states; see the table at the top of session.c. */
 enum sl__ss {
@@ -192,6 +193,11 @@ struct sl__sctx {
 	time_t date_t;
 	struct sl__deny deny[SL__DENY_SLOTS];
 	unsigned deny_next;
+	struct {
+		int fd[2];
+		size_t size;
+	} pipes[SL__PIPE_POOL];            /* empty pipes for tunnels (tunnel_linux.c) */
+	unsigned npipes;
 	ev_tstamp refuse_logged;
 };
 
@@ -302,16 +308,20 @@ void sl__tunnel_free(sl__session *s);
 
 /* ---- tunnel_linux.c: moving bytes ---- */
 
-/* Prepares d for splice(2) (a pipe); returns 0, or a negative code when
- * splice cannot be used (the caller copies instead). */
-int sl__tdir_splice_init(struct sl__tdir *d);
+/* Whether d can move with splice(2): a pipe can be had. Returns 0, or a
+ * negative code when not (the caller copies instead). */
+int sl__tdir_splice_init(struct sl__sctx *c, struct sl__tdir *d);
 
-/* Moves what it can from d->src to d->dst through the pipe, setting
- * want_read/want_write, eof and done. Returns the bytes moved to dst (>= 0)
- * or -errno. */
-ssize_t sl__tdir_splice(struct sl__tdir *d);
+/* Moves what it can from d->src to d->dst through a pipe, setting
+ * want_read/want_write, eof and done. A direction holds a pipe only while
+ * bytes wait in it: an empty one goes back to the worker's pool, so idle
+ * tunnels hold none. Returns the bytes moved to dst (>= 0) or -errno. */
+ssize_t sl__tdir_splice(struct sl__sctx *c, struct sl__tdir *d);
 
-/* Closes the pipe. */
-void sl__tdir_splice_free(struct sl__tdir *d);
+/* Gives back (or closes) the direction's pipe. */
+void sl__tdir_splice_free(struct sl__sctx *c, struct sl__tdir *d);
+
+/* Closes the worker's pooled pipes. */
+void sl__pipes_free(struct sl__sctx *c);
 
 #endif

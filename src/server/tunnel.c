@@ -40,9 +40,9 @@ static void dir_init(struct sl__tdir *d, int src, int dst)
 	d->pipe[0] = d->pipe[1] = -1;
 }
 
-static void dir_free(struct sl__tdir *d)
+static void dir_free(struct sl__sctx *c, struct sl__tdir *d)
 {
-	sl__tdir_splice_free(d);
+	sl__tdir_splice_free(c, d);
 	free(d->buf);
 	d->buf = NULL;
 }
@@ -99,11 +99,11 @@ static ssize_t copy_move(struct sl__tdir *d)
 	return moved;
 }
 
-static ssize_t move(sl__tunnel *t, struct sl__tdir *d)
+static ssize_t move(sl__session *s, struct sl__tdir *d)
 {
 	if (d->done)
 		return 0;
-	return t->splice ? sl__tdir_splice(d) : copy_move(d);
+	return s->tun->splice ? sl__tdir_splice(sl__ctx(s), d) : copy_move(d);
 }
 
 static void end(sl__session *s, const char *why)
@@ -185,7 +185,7 @@ static void pump(sl__session *s)
 		sl_buf_release(&s->in);
 	/* 3. Both directions. */
 	if (!pre) {
-		n = move(t, &t->up);
+		n = move(s, &t->up);
 		if (n < 0) {
 			snprintf(err, sizeof err, "tunnel: %s", strerror((int)-n));
 			end(s, err);
@@ -195,7 +195,7 @@ static void pump(sl__session *s)
 			s->last_activity = ev_now(s->env->loop);
 	}
 	if (!head) {
-		n = move(t, &t->down);
+		n = move(s, &t->down);
 		if (n < 0) {
 			snprintf(err, sizeof err, "tunnel: %s", strerror((int)-n));
 			end(s, err);
@@ -294,11 +294,7 @@ static void on_connected(sl_stream *st, int err, int err_hop, bool proxy_err, vo
 		s->env->stats->tunnels++;
 	dir_init(&t->up, s->fd, fd);
 	dir_init(&t->down, fd, s->fd);
-	t->splice = sl__tdir_splice_init(&t->up) == 0 && sl__tdir_splice_init(&t->down) == 0;
-	if (!t->splice) {
-		sl__tdir_splice_free(&t->up);
-		sl__tdir_splice_free(&t->down);
-	}
+	t->splice = sl__tdir_splice_init(sl__ctx(s), &t->up) == 0;
 	ev_io_init(&t->uio, on_target_io, fd, 0);
 	t->uio.data = s;
 	s->state = SS_TUNNEL;
@@ -379,8 +375,8 @@ void sl__tunnel_free(sl__session *s)
 		ev_io_stop(s->env->loop, &t->uio);
 		close(t->ufd);
 	}
-	dir_free(&t->up);
-	dir_free(&t->down);
+	dir_free(sl__ctx(s), &t->up);
+	dir_free(sl__ctx(s), &t->down);
 	t->magic = 0;
 	free(t);
 	s->tun = NULL;
