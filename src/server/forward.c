@@ -388,9 +388,9 @@ static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 	sl__txn *t = s->txn;
 	sl_msg_frame_in fi;
 	const sl_field *ct;
+	sl_addr peer;
 	size_t n, len;
 
-	(void)r;
 	sl__session_ref(s);
 	fi.method = t->meth;
 	fi.client_minor = t->minor;
@@ -411,6 +411,8 @@ static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 	}
 	t->status = h->status;
 	t->direct = true;
+	if (sl_reply_peer(r, &peer))
+		(void)sl_addr_format(&peer, t->peer, sizeof t->peer);
 	if ((ct = sl_headers_get(h->fields, h->nfields, "Content-Type")))
 		sl__txn_set_ctype(t, ct->value);
 	if (!t->frame.keep_alive)
