@@ -320,7 +320,8 @@ static int build_shared(struct server *sv, char *err, size_t errlen)
 	sv->sh.tls = sv->tls;
 	sv->sh.dns_cache = sv->dcache;
 	sv->sh.auth = sv->auth;
-	sv->sh.access_log = sl_accesslog_write;
+	/* With the access log off, sessions skip formatting entries at all. */
+	sv->sh.access_log = cfg->log.access[0] ? sl_accesslog_write : NULL;
 	sv->sh.access_arg = sv->alog;
 	sv->sh.own_addrs = sv->own;
 	sv->sh.own_ports = sv->own_ports;

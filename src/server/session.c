@@ -445,6 +445,8 @@ static void log_txn(sl__session *s)
 	if (!t || t->logged || !t->method)
 		return;
 	t->logged = true;
+	if (!env->access_log)
+		return;
 	if (s->peer_unix)
 		snprintf(client, sizeof client, "unix");
 	else if (sl_addr_format(&s->peer, client, sizeof client) < 0)
@@ -466,8 +468,7 @@ static void log_txn(sl__session *s)
 	e.route = route;
 	e.content_type = t->ctype[0] ? t->ctype : "-";
 	e.error = t->err[0] ? t->err : NULL;
-	if (env->access_log)
-		env->access_log(env->access_arg, &e);
+	env->access_log(env->access_arg, &e);
 }
 
 /* ---- closing ---- */
@@ -969,7 +970,8 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		}
 		break;
 	case ST_ACTIVITY:
-		if (s->state == SS_WRITE_RESPONSE && sl_outq_empty(&s->out)) {
+		if ((s->state == SS_WRITE_RESPONSE && sl_outq_empty(&s->out)) ||
+		    (s->state == SS_READ_BODY && s->txn && s->txn->wait_drain)) {
 			/* Waiting on the upstream, whose own timers run. */
 			s->last_activity = now_of(s);
 			(void)expired(s, cfg->timeouts.client_idle_ms);
