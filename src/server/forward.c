@@ -201,8 +201,7 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 	}
 	t->port = u->port;
 	if (!sl_acl_client_allowed(env->cfg, s->peer_unix ? NULL : &s->peer)) {
-		sl__session_fail(s, SL_E_TARGET_DENIED, SL_SIDE_CLIENT,
-				 "this client may not use the proxy (acl.allow_clients)");
+		sl__session_deny_client(s);
 		return;
 	}
 	if (sl_msg_via_has(rq->fields, rq->nfields,

@@ -686,6 +686,14 @@ void sl__session_fail(sl__session *s, int code, sl_err_side side, const char *de
 
 /* ---- requests ---- */
 
+void sl__session_deny_client(sl__session *s)
+{
+	/* Nothing more for this client: the connection closes after the 403. */
+	s->must_close = true;
+	sl__session_fail(s, SL_E_TARGET_DENIED, SL_SIDE_CLIENT,
+			 "this client may not use the proxy (acl.allow_clients)");
+}
+
 static void answer_admin(sl__session *s, const sl_http_request *rq)
 {
 	sl_session_env *env = s->env;
@@ -799,8 +807,7 @@ static int read_head(sl__session *s)
 		return 0;
 	}
 	if (!sl_acl_client_allowed(cfg_of(s), s->peer_unix ? NULL : &s->peer)) {
-		sl__session_fail(s, SL_E_TARGET_DENIED, SL_SIDE_CLIENT,
-				 "this client may not use the proxy (acl.allow_clients)");
+		sl__session_deny_client(s);
 		return 0;
 	}
 	if (rq.form == SL_TARGET_ASTERISK) {

@@ -245,6 +245,9 @@ void sl__session_answer(sl__session *s, int status, const char *ctype, const cha
  * NULL) names the cause in the body and the log. */
 void sl__session_fail(sl__session *s, int code, sl_err_side side, const char *detail);
 
+/* Answers 403 to a client acl.allow_clients does not admit, and closes. */
+void sl__session_deny_client(sl__session *s);
+
 /* The response of the current request is queued in full: log it once the
  * queue is out, then go on (next request, or close). */
 void sl__session_response_done(sl__session *s);

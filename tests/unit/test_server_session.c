@@ -357,3 +357,23 @@ Test(server_session, client_limit_refuses_with_503)
 	cr_assert(strncmp(buf, "HTTP/1.1 503 ", 13) == 0, "%s", buf);
 	close(sv[1]);
 }
+
+Test(server_session, client_outside_allow_list_gets_403_and_close)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	int sv[2];
+
+	start("{\"acl\": {\"allow_clients\": [\"192.0.2.0/24\"]}}");
+	/* A second session that looks like it comes from 198.51.100.7. */
+	sin.sin_addr.s_addr = htonl(0xc6336407);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	cr_assert_eq(sl_session_start(&F.env, sv[0], (struct sockaddr *)&sin, sizeof sin), 0);
+	close(F.peer);
+	F.peer = sv[1];
+	send_str("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n");
+	wait_for(NULL, 0, 2);
+	cr_assert(strncmp(F.in, "HTTP/1.1 403 ", 13) == 0, "%s", F.in);
+	cr_assert(strstr(F.in, "acl.allow_clients"));
+	cr_assert(F.eof, "closed after the refusal");
+	cr_assert_str_eq(F.result[0], "TCP_DENIED");
+}
