@@ -40,6 +40,9 @@
 
 #include <assert.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,7 +117,29 @@ static sl__txn *txn_get(sl__session *s)
 	t->t_start = now_of(s);
 	t->body_done = true;
 	s->txn = t;
+	if (++c->ntxn > c->ntxn_peak)
+		c->ntxn_peak = c->ntxn;
 	return t;
+}
+
+/*
+ * After a burst of many requests at once, gives the memory they used back
+ * to the system: freed memory otherwise stays in the allocator's heaps, and
+ * a proxy that once had thousands of requests in flight would keep that
+ * much resident for good. Runs when the worker's last request of such a
+ * burst ends, so at most once per burst.
+ */
+static void trim_after_burst(sl__session *s, struct sl__sctx *c)
+{
+	ev_tstamp now = now_of(s);
+
+	if (c->ntxn || c->ntxn_peak < SL__TRIM_PEAK || now - c->trimmed < 1.0)
+		return;
+	c->ntxn_peak = 0;
+	c->trimmed = now;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 }
 
 static void txn_put(sl__session *s)
@@ -127,6 +152,7 @@ static void txn_put(sl__session *s)
 	assert(t->magic == SL__TXN_MAGIC && !t->up);
 	s->txn = NULL;
 	t->magic = 0;
+	c->ntxn--;
 	if (t->str_cap > SL__TXN_STR_KEEP) {
 		free(t->str);
 		t->str = NULL;
@@ -136,10 +162,11 @@ static void txn_put(sl__session *s)
 		t->next = c->free_t;
 		c->free_t = t;
 		c->nfree_t++;
-		return;
+	} else {
+		free(t->str);
+		free(t);
 	}
-	free(t->str);
-	free(t);
+	trim_after_burst(s, c);
 }
 
 int sl__txn_set_strings(sl__txn *t, sl_slice method, const char *url, size_t n,
@@ -400,29 +427,44 @@ const char *sl__session_date(sl__session *s)
 
 /* ---- timers ---- */
 
+/*
+ * The session's one timer is lazy: changing what it measures records the
+ * kind and its deadline, and the libev timer is only moved when the new
+ * deadline comes before the armed one; a timer that fires early re-arms
+ * itself for the rest. A kept-alive connection thus goes from idle to
+ * active and back, request after request, without touching the timer heap.
+ */
 void sl__session_timer(sl__session *s, enum sl__st kind, uint64_t ms)
 {
-	ev_timer_stop(s->env->loop, &s->timer);
+	struct ev_loop *loop = s->env->loop;
+	ev_tstamp after = (ev_tstamp)ms / 1000.;
+
 	s->timer_kind = (uint8_t)kind;
-	if (kind != ST_NONE && ms) {
-		ev_timer_set(&s->timer, (ev_tstamp)ms / 1000., 0.);
-		ev_timer_start(s->env->loop, &s->timer);
+	if (kind == ST_NONE || !ms) {
+		s->deadline = 0;
+		return;
 	}
+	s->deadline = now_of(s) + after;
+	if (ev_is_active(&s->timer) && ev_timer_remaining(loop, &s->timer) <= after)
+		return;
+	ev_timer_stop(loop, &s->timer);
+	ev_timer_set(&s->timer, after, 0.);
+	ev_timer_start(loop, &s->timer);
 }
 
-/* Arms the activity timer unless it already runs. */
+/* Arms the activity timer (client_idle from now). */
 static void activity_timer(sl__session *s)
 {
 	s->last_activity = now_of(s);
-	if (s->timer_kind != ST_ACTIVITY || !ev_is_active(&s->timer))
+	if (s->timer_kind != ST_ACTIVITY)
 		sl__session_timer(s, ST_ACTIVITY, cfg_of(s)->timeouts.client_idle_ms);
 }
 
-/* For inactivity timers: true when the limit really passed, else re-arms
- * the timer for the rest. */
-static bool expired(sl__session *s, uint64_t limit_ms)
+/* When the timer fired: true when deadline has come, else re-arms the
+ * timer for the rest. */
+static bool due(sl__session *s, ev_tstamp deadline)
 {
-	ev_tstamp left = s->last_activity + (ev_tstamp)limit_ms / 1000. - now_of(s);
+	ev_tstamp left = deadline - now_of(s);
 
 	if (left > 0.001) {
 		ev_timer_set(&s->timer, left, 0.);
@@ -965,13 +1007,16 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	check(s);
 	sl__session_ref(s);
+	const ev_tstamp idle = (ev_tstamp)cfg->timeouts.client_idle_ms / 1000.;
+
 	switch (s->timer_kind) {
 	case ST_IDLE:
-		if (s->state == SS_READ_HEAD && !s->txn && sl_buf_len(&s->in) == 0)
+		if (due(s, s->deadline) && s->state == SS_READ_HEAD && !s->txn &&
+		    sl_buf_len(&s->in) == 0)
 			sl__session_close(s, NULL);
 		break;
 	case ST_HEADER:
-		if (s->state == SS_READ_HEAD) {
+		if (due(s, s->deadline) && s->state == SS_READ_HEAD) {
 			s->must_close = true;
 			sl__session_fail(s, SL_E_TIMEOUT, SL_SIDE_CLIENT, NULL);
 		}
@@ -981,10 +1026,10 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		    (s->state == SS_READ_BODY && s->txn && s->txn->wait_drain)) {
 			/* Waiting on the upstream, whose own timers run. */
 			s->last_activity = now_of(s);
-			(void)expired(s, cfg->timeouts.client_idle_ms);
+			(void)due(s, s->last_activity + idle);
 			break;
 		}
-		if (!expired(s, cfg->timeouts.client_idle_ms))
+		if (!due(s, s->last_activity + idle))
 			break;
 		if (s->state == SS_READ_BODY)
 			sl__session_close(s, "client stopped sending the request body");
@@ -992,11 +1037,13 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 			sl__session_close(s, "client stopped reading the response");
 		break;
 	case ST_TUNNEL:
-		if (s->state == SS_TUNNEL && expired(s, cfg->timeouts.tunnel_idle_ms))
+		if (s->state == SS_TUNNEL &&
+		    due(s, s->last_activity + (ev_tstamp)cfg->timeouts.tunnel_idle_ms / 1000.))
 			sl__session_close(s, "tunnel idle timeout");
 		break;
 	case ST_LINGER:
-		sl__session_close(s, NULL);
+		if (due(s, s->deadline))
+			sl__session_close(s, NULL);
 		break;
 	default:
 		break;

@@ -43,6 +43,7 @@
 #define SL__LINGER_MS 2000            /* lingering close: wait this long for EOF */
 #define SL__DENY_SLOTS 8
 #define SL__PIPE_POOL 32              /* idle splice pipes a worker keeps */
+#define SL__TRIM_PEAK 256             /* requests at once that make a trim worth it */
 
 /* The session's states; see the table at the top of session.c. */
 enum sl__ss {
@@ -150,6 +151,7 @@ typedef struct sl__session {
 	ev_io io;
 	ev_timer timer;
 	ev_tstamp last_activity;
+	ev_tstamp deadline;            /* when the current timer kind expires */
 	sl_addr peer;
 	sl_http_parser parser;
 	sl_buf in;
@@ -198,6 +200,9 @@ struct sl__sctx {
 		size_t size;
 	} pipes[SL__PIPE_POOL];            /* empty pipes for tunnels (tunnel_linux.c) */
 	unsigned npipes;
+	unsigned ntxn;                 /* requests in progress ... */
+	unsigned ntxn_peak;            /* ... and their peak since the last trim */
+	ev_tstamp trimmed;             /* when the heap was last trimmed */
 	ev_tstamp refuse_logged;
 };
 
