@@ -366,8 +366,11 @@ void sl__channel_bind(sl__channel *ch, sl_reply *r)
 		ch->state = SL__CH_SENDING;
 		arm(ch);
 	}
+	/* Written by the task before the loop polls again: a socket is almost
+	 * always writable here, so waiting for EPOLLOUT would only cost a
+	 * round trip through epoll. */
 	ch->want_write = true;
-	update_io(ch);
+	sl__task_post(ch->m, &ch->task);
 }
 
 static void unlink_rx(sl__channel *ch, sl_reply *r)
@@ -952,7 +955,16 @@ static void on_task(sl__task *t)
 		ch->closing = false;
 		ch_fail(ch, ch->close_err);
 	} else if (alive(ch)) {
-		process(ch);
+		if (ch->want_write && ch->tx) {
+			int rc;
+
+			ch->want_write = false;
+			rc = flush(ch);
+			if (rc < 0)
+				ch_fail(ch, map_io_err(rc));
+		}
+		if (alive(ch))
+			process(ch);
 		if (alive(ch))
 			update_io(ch);
 	}

@@ -6,7 +6,11 @@
  * lists are circular with sentinels; a run first moves every posted task to
  * the running list, so tasks posted meanwhile wait for the next loop
  * iteration (a task that reposts itself, as a file read does per chunk,
- * cannot starve the loop).
+ * cannot starve the loop). Posted tasks run from an ev_prepare watcher, at
+ * the start of the next iteration before the loop polls, so work posted by
+ * a callback (a request to write, say) is done without an extra trip
+ * through epoll; a zero timer stays armed only while tasks wait, so the
+ * poll does not block on them.
  */
 #include "client/manager.h"
 
@@ -55,6 +59,8 @@ void sl__task_post(sl_manager *m, sl__task *t)
 		ev_timer_set(&m->defer, 0.0, 0.0);
 		ev_timer_start(m->loop, &m->defer);
 	}
+	if (!ev_is_active(&m->prep))
+		ev_prepare_start(m->loop, &m->prep);
 }
 
 void sl__task_cancel(sl__task *t)
@@ -67,12 +73,8 @@ void sl__task_cancel(sl__task *t)
 	t->queued = false;
 }
 
-static void on_defer(struct ev_loop *loop, ev_timer *w, int revents)
+static void run_tasks(sl_manager *m)
 {
-	sl_manager *m = w->data;
-
-	(void)loop;
-	(void)revents;
 	check(m);
 	if (m->pending.next == &m->pending)
 		return;
@@ -86,6 +88,26 @@ static void on_defer(struct ev_loop *loop, ev_timer *w, int revents)
 
 		sl__task_cancel(t);
 		t->fn(t);
+	}
+}
+
+static void on_defer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	run_tasks(w->data);
+}
+
+static void on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	sl_manager *m = w->data;
+
+	(void)revents;
+	run_tasks(m);
+	if (m->pending.next == &m->pending) {
+		/* Nothing waits: let the loop block, and stop running here. */
+		ev_timer_stop(loop, &m->defer);
+		ev_prepare_stop(loop, &m->prep);
 	}
 }
 
@@ -174,6 +196,8 @@ sl_manager *sl_manager_new(struct ev_loop *loop, const sl_manager_opts *opts)
 	list_init(&m->running);
 	ev_init(&m->defer, on_defer);
 	m->defer.data = m;
+	ev_prepare_init(&m->prep, on_prepare);
+	m->prep.data = m;
 	if (!m->idle || !m->auth || !m->scratch) {
 		sl_manager_free(m);
 		return NULL;
@@ -188,6 +212,7 @@ void sl_manager_free(sl_manager *m)
 	check(m);
 	m->freeing = true;
 	ev_timer_stop(m->loop, &m->defer);
+	ev_prepare_stop(m->loop, &m->prep);
 	sl__conn_free_all(m);
 	while (m->active) {
 		sl_reply *r = m->active;

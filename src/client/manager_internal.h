@@ -62,7 +62,8 @@ struct sl_manager {
 	struct sl__channel *chpool;         /* recycled channels */
 	unsigned nchpool;
 
-	ev_timer defer;
+	ev_timer defer;                     /* keeps the loop from blocking while tasks wait */
+	ev_prepare prep;                    /* runs posted tasks before the loop polls */
 	sl__task pending;                   /* sentinel of the posted tasks */
 	sl__task running;                   /* sentinel of the tasks being run */
 

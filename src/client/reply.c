@@ -496,6 +496,15 @@ const sl_url *sl_reply_url(const sl_reply *r)
 	return &r->url;
 }
 
+bool sl_reply_peer(const sl_reply *r, sl_addr *out)
+{
+	check(r);
+	if (!r->ch || !r->ch->s || !r->ch->s->has_peer)
+		return false;
+	*out = r->ch->s->peer;
+	return true;
+}
+
 void sl_reply_get_stats(const sl_reply *r, sl_reply_stats *out)
 {
 	check(r);

@@ -138,6 +138,14 @@ bool sl_reply_finished(const sl_reply *r);
 /* The request URL (slices into the reply's copy). */
 const sl_url *sl_reply_url(const sl_reply *r);
 
+/*
+ * Stores in *out the address the reply's connection reached (the origin,
+ * or the first proxy hop of its route) and returns true; false when no
+ * connection carries the reply (before it is bound, after it is done, for
+ * data: and file: URLs). Valid in on_head and on_data.
+ */
+bool sl_reply_peer(const sl_reply *r, sl_addr *out);
+
 /* Fills *out with the statistics so far. */
 void sl_reply_get_stats(const sl_reply *r, sl_reply_stats *out);
 

@@ -103,7 +103,9 @@ static void update_io(sl_stream *s)
 	if (ev == s->io_events)
 		return;
 	ev_io_stop(s->loop, &s->io);
-	ev_io_set(&s->io, s->fd, (int)ev);
+	/* Same fd: ev_io_modify, since ev_io_set would make libev redo the
+	 * epoll registration (two epoll_ctl calls) even for unchanged events. */
+	ev_io_modify(&s->io, (int)ev);
 	if (ev)
 		ev_io_start(s->loop, &s->io);
 	s->io_events = ev;

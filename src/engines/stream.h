@@ -39,6 +39,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "core/addr.h"
+
 typedef struct sl_stream sl_stream;
 typedef struct sl_layer sl_layer;
 
@@ -118,7 +120,10 @@ struct sl_stream {
 	bool eof;                  /* the peer's end of stream was read */
 	bool in_cb;                /* a callback is running */
 	bool shutting_down;
+	bool has_peer;             /* peer is set: the address the socket reached */
 	uint64_t bytes_in, bytes_out;
+	sl_addr peer;              /* the first hop's (or the target's) address */
+	uint16_t peer_port;
 };
 
 /*

@@ -248,8 +248,13 @@ static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
 	stop_all(r);
 	trace_slot(r, sl, "connected to", 0);
 	rc = sl_stream_attach_fd(r->s, fd);
-	if (rc < 0)
+	if (rc < 0) {
 		close(fd);
+	} else {
+		r->s->peer = sl->addr;
+		r->s->peer_port = r->port;
+		r->s->has_peer = true;
+	}
 	finish(r, rc);
 }
 

@@ -62,13 +62,19 @@ typedef struct sl_session_env {
 	                                  there; kept for the manager's https forwarding */
 	const sl_addr *own_addrs;      /* the proxy's listening addresses (never a
 	                                  destination) */
+	const uint16_t *own_ports;     /* their ports, one per address */
 	size_t n_own_addrs;
+	const char *via_name;          /* this proxy's Via received-by ("host:3128") */
+	unsigned max_sessions;         /* connections this worker takes at once */
+	unsigned nsessions;            /* live sessions */
 	sl_access_log_fn access_log;
 	void *access_arg;
 	sl_worker_stats *stats;
 	bool draining;                 /* set by the worker on SIGTERM: finish the
 	                                  request in progress, then close */
 	struct sl__session *sessions;  /* the worker's live sessions (intrusive list) */
+	struct sl__sctx *ctx;          /* the session module's buffers and pools
+	                                  (sl_session_env_init) */
 } sl_session_env;
 
 /*

@@ -5,6 +5,13 @@ set by `make e2e`), from the project root, and wait for conditions with
 bounded timeouts instead of sleeping. The real servers they talk to
 (nginx origin, Squid, Dante, microsocks) are managed by servers.py, whose
 opening comment lists the fixtures below and what each one yields.
+
+The proxy server's tests get sluice from two fixtures (proxyutil.py):
+sluice_proxy, a factory starting build/sluice with proxyutil.base_config()
+merged with a dict of overrides (stopped after the test), and proxy, one
+default instance shared by a test module (restarted if a test killed it).
+Both fail the test at teardown when sluice crashed or did not exit 0 on
+SIGTERM.
 """
 import os
 import subprocess
@@ -13,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import proxyutil
 import servers
 from servers import curl, free_port, parse_echo, sha256_of  # noqa: F401 - for the tests
 
@@ -60,6 +68,49 @@ def test_ca(tmp_path_factory):
 def nginx_origin(tmp_path_factory, test_ca):
     origin = servers.NginxOrigin(tmp_path_factory.mktemp("nginx"), test_ca)
     yield from _serve(origin)
+
+
+@pytest.fixture
+def sluice_proxy(sluice, nginx_origin, tmp_path):
+    """start(overrides=None, **kw) -> a running proxyutil.Sluice (kw:
+    extra_ports, unix)."""
+    started = []
+
+    def start(overrides=None, **kw):
+        p = proxyutil.Sluice(sluice, tmp_path / f"sluice-{len(started)}",
+                             proxyutil.merge(proxyutil.base_config(nginx_origin), overrides), **kw)
+        started.append(p)
+        return p
+
+    yield start
+    problems = [m for m in map(proxyutil.finish, started) if m]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def _module_proxy(sluice, nginx_origin, tmp_path_factory):
+    box = {"n": 0, "proxy": None}
+
+    def get():
+        if box["proxy"] is None or not box["proxy"].alive():
+            box["n"] += 1
+            box["proxy"] = proxyutil.Sluice(
+                sluice, tmp_path_factory.mktemp(f"sluice-module-{box['n']}"),
+                proxyutil.base_config(nginx_origin))
+        return box["proxy"]
+
+    yield get
+    if box["proxy"] is not None:
+        problem = proxyutil.finish(box["proxy"])
+        assert not problem, problem
+
+
+@pytest.fixture
+def proxy(_module_proxy):
+    """The module's shared sluice (default configuration)."""
+    p = _module_proxy()
+    yield p
+    assert p.alive(), f"sluice exited with {p.returncode()} during the test\n{p.diagnostics()}"
 
 
 def _serve(server):

@@ -2,11 +2,14 @@
 printing configurations, and the errors bad ones get (file, line, path)."""
 import json
 import os
+import signal
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, run
+from conftest import ROOT, free_port, run
 
 EXAMPLES = sorted((ROOT / "conf").glob("*.json")) + sorted((ROOT / "conf/examples").glob("*.json"))
 
@@ -44,11 +47,41 @@ def test_config_empty_object_is_valid(sluice, tmp_path):
     assert json.loads(r.stdout)["workers"] == "auto"
 
 
-def test_config_run_without_server_says_so(sluice):
-    r = run([sluice, "-c", "conf/sluice.json"])
-    assert r.returncode == 0
-    assert json.loads(r.stdout)["listen"] == ["127.0.0.1:3128"]
-    assert "not part of this build" in r.stderr
+def test_cli_run_starts_the_proxy_and_stops_on_sigterm(sluice, tmp_path):
+    """sluice -c FILE serves until SIGTERM, logging "listening on" once its
+    sockets are open, and exits 0 after the drain."""
+    port = free_port()
+    conf = tmp_path / "run.json"
+    conf.write_text(json.dumps({"listen": [f"127.0.0.1:{port}"], "workers": 1,
+                                "log": {"access": "", "error": "-"}}))
+    p = subprocess.Popen([sluice, "-c", str(conf)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = p.stderr.readline()
+        assert "listening on 127.0.0.1:%d" % port in line, line
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET /__sluice/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(100).startswith(b"HTTP/1.1 200 ")
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == 0
+        assert p.stdout.read() == ""
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_cli_listen_conflict_is_an_error(sluice, tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        conf = tmp_path / "busy.json"
+        conf.write_text(json.dumps({"listen": [f"127.0.0.1:{port}"], "workers": 2,
+                                    "log": {"access": "", "error": "-"}}))
+        r = run([sluice, "-c", str(conf)], timeout=10)
+    assert r.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("text,expected", [
