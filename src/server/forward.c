@@ -24,6 +24,7 @@
  */
 #include <assert.h>
 #include <stdio.h>
+#include <sys/uio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -438,16 +439,15 @@ static void on_data(sl_reply *r, sl_slice d, void *arg)
 	if (t->frame.framing == SL_BODY_CHUNKED) {
 		char line[24];
 		int k = snprintf(line, sizeof line, "%zx\r\n", d.n);
-		rc = sl__session_queue(s, line, (size_t)k);
-		if (rc == 0)
-			rc = sl__session_queue(s, d.p, d.n);
-		if (rc == 0)
-			rc = sl__session_queue(s, "\r\n", 2);
+		struct iovec iov[3] = {
+			{line, (size_t)k}, {(void *)d.p, d.n}, {(void *)"\r\n", 2}};
+		rc = sl__session_sendv(s, iov, 3);
 	} else {
-		rc = sl__session_queue(s, d.p, d.n);
+		struct iovec iov = {(void *)d.p, d.n};
+		rc = sl__session_sendv(s, &iov, 1);
 	}
 	if (rc < 0) {
-		sl__session_close(s, "out of memory");
+		sl__session_close(s, rc == SL_E_NOMEM ? "out of memory" : "write to the client failed");
 		goto out;
 	}
 	if (!t->paused && sl_outq_above_high(&s->out)) {

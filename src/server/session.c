@@ -351,6 +351,42 @@ int sl__session_queue(sl__session *s, const void *p, size_t n)
 	return sl_outq_push(&s->out, p, n);
 }
 
+int sl__session_sendv(sl__session *s, const struct iovec *iov, int n)
+{
+	size_t total = 0, done = 0;
+	int rc;
+
+	for (int i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (s->txn)
+		s->txn->bytes_out += total;
+	if (sl_outq_empty(&s->out)) {
+		struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+		ssize_t w;
+
+		s->last_activity = now_of(s);
+		do {
+			w = sendmsg(s->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		} while (w < 0 && errno == EINTR);
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -errno;
+		done = w > 0 ? (size_t)w : 0;
+	}
+	/* Queue what the socket did not take, skipping what it did. */
+	for (int i = 0; i < n; i++) {
+		size_t len = iov[i].iov_len;
+		if (done >= len) {
+			done -= len;
+			continue;
+		}
+		rc = sl_outq_push(&s->out, (const char *)iov[i].iov_base + done, len - done);
+		if (rc < 0)
+			return rc;
+		done = 0;
+	}
+	return 0;
+}
+
 int sl__session_flush(sl__session *s)
 {
 	while (!sl_outq_empty(&s->out)) {

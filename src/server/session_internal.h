@@ -19,6 +19,7 @@
 
 #include <ev.h>
 #include <stdbool.h>
+#include <sys/uio.h>
 #include <stdint.h>
 
 #include "client/reply.h"
@@ -233,6 +234,11 @@ void sl__session_kick(sl__session *s);
 /* Queues n bytes for the client, counted in the request's bytes. Returns 0
  * or SL_E_NOMEM (the session is then closed by the caller). */
 int sl__session_queue(sl__session *s, const void *p, size_t n);
+
+/* Sends the buffers to the client: straight to the socket while nothing is
+ * queued (the common case: no copy), the rest queued. Returns 0 or a
+ * negative code (the socket failed, or memory ran out). */
+int sl__session_sendv(sl__session *s, const struct iovec *iov, int n);
 
 /* Writes what is queued; returns 0 or a negative error (the caller closes). */
 int sl__session_flush(sl__session *s);
