@@ -37,13 +37,20 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
 	$SUDO chmod 755 /usr/sbin/policy-rc.d
 	own_policy=1
+	# Removed however the install ends.
+	trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
-[ "$own_policy" = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
+if [ "$own_policy" = 1 ]; then
+	$SUDO rm -f /usr/sbin/policy-rc.d
+	trap - EXIT
+fi
 
-# Whatever the packages enabled or started, stop and disable it.
+# Whatever the packages enabled or started, stop and disable it through the
+# service manager only: servers of the same name that somebody else runs
+# (a developer's own nginx) are not ours to stop.
 for s in nginx squid danted tinyproxy microsocks varnish varnishncsa; do
 	if command -v systemctl >/dev/null 2>&1; then
 		$SUDO systemctl disable --now "$s" >/dev/null 2>&1 || true
@@ -52,8 +59,5 @@ for s in nginx squid danted tinyproxy microsocks varnish varnishncsa; do
 		$SUDO "/etc/init.d/$s" stop >/dev/null 2>&1 || true
 		$SUDO update-rc.d "$s" disable >/dev/null 2>&1 || true
 	fi
-done
-for n in nginx squid danted tinyproxy microsocks varnishd varnishncsa; do
-	$SUDO pkill -x "$n" >/dev/null 2>&1 || true
 done
 echo "deps: done"
