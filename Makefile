@@ -172,15 +172,16 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/sluice/conf/examples
 	install -m 755 $(SLUICE) $(FETCH) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/
-	for d in core engines client cache; do \
+	@set -e; for d in core engines client cache; do \
 		install -d $(DESTDIR)$(PREFIX)/include/sluice/$$d; \
 		for h in src/$$d/*.h; do \
 			case $$h in *_internal.h) continue;; esac; \
-			[ -e "$$h" ] && install -m 644 $$h $(DESTDIR)$(PREFIX)/include/sluice/$$d/; \
+			[ -e "$$h" ] || continue; \
+			install -m 644 $$h $(DESTDIR)$(PREFIX)/include/sluice/$$d/; \
 		done; \
-	done; true
+	done
 	install -m 644 conf/*.json $(DESTDIR)$(PREFIX)/share/sluice/conf/
-	-install -m 644 conf/examples/*.json $(DESTDIR)$(PREFIX)/share/sluice/conf/examples/
+	install -m 644 conf/examples/*.json $(DESTDIR)$(PREFIX)/share/sluice/conf/examples/
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/sluice $(DESTDIR)$(PREFIX)/bin/sluice-fetch \
