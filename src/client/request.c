@@ -99,35 +99,6 @@ static bool is_value(sl_slice s)
 	return true;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decodes s into out (room for s.n bytes); returns the length. */
-static size_t pct_decode(sl_slice s, char *out)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < s.n; i++) {
-		int h, l;
-		if (s.p[i] == '%' && i + 2 < s.n && (h = hexval(s.p[i + 1])) >= 0 &&
-		    (l = hexval(s.p[i + 2])) >= 0) {
-			out[n++] = (char)(h * 16 + l);
-			i += 2;
-		} else {
-			out[n++] = s.p[i];
-		}
-	}
-	return n;
-}
-
 static bool managed_field(sl_slice name)
 {
 	return sl_slice_case_eq_cstr(name, "Content-Length") ||
@@ -242,12 +213,17 @@ int sl__request_copy(sl_reply *r, const sl_request *rq)
 		r->pass = sl_slice_make(bump(&at, rq->password ? rq->password : "", n), n);
 		r->has_cred = true;
 	} else if (r->url.has_userinfo) {
-		size_t n = pct_decode(ui_user, at);
-		r->user = sl_slice_make(at, n);
+		/* sl_url_parse checked every '%': these cannot fail. */
+		int n = sl_url_pct_decode(ui_user.p, ui_user.n, at);
+		if (n < 0)
+			return n;
+		r->user = sl_slice_make(at, (size_t)n);
 		at += n;
 		*at++ = '\0';
-		n = pct_decode(ui_pass, at);
-		r->pass = sl_slice_make(at, n);
+		n = sl_url_pct_decode(ui_pass.p, ui_pass.n, at);
+		if (n < 0)
+			return n;
+		r->pass = sl_slice_make(at, (size_t)n);
 		at += n;
 		*at++ = '\0';
 		r->has_cred = true;

@@ -5,7 +5,6 @@
  */
 #include "client/route.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,27 +18,24 @@ void sl_route_buf_init(sl_route_buf *b)
 	memset(b, 0, sizeof *b);
 }
 
-/* Copies n bytes into the string area (decoding %XX when decode is set)
- * and returns the NUL-terminated copy, or NULL when the area is full. */
+/* Copies n bytes into the string area (percent-decoded when decode is
+ * set) and returns the NUL-terminated copy, or NULL when the area is full
+ * (or, never for a parsed URL, on a bad '%'). */
 static const char *keep(sl_route_buf *b, const char *s, size_t n, bool decode)
 {
 	char *out = b->strings + b->used;
-	size_t k = 0;
+	int k = (int)n;
 
 	if (b->used + n + 1 > sizeof b->strings)
 		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (decode && s[i] == '%' && i + 2 < n &&
-		    isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
-			char hex[3] = {s[i + 1], s[i + 2], 0};
-			out[k++] = (char)strtol(hex, NULL, 16);
-			i += 2;
-		} else {
-			out[k++] = s[i];
-		}
-	}
+	if (decode)
+		k = sl_url_pct_decode(s, n, out);
+	else if (n)
+		memcpy(out, s, n);
+	if (k < 0)
+		return NULL;
 	out[k] = '\0';
-	b->used += k + 1;
+	b->used += (size_t)k + 1;
 	return out;
 }
 

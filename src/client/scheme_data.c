@@ -20,17 +20,6 @@
 
 static const char default_type[] = "text/plain;charset=US-ASCII";
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int b64val(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
@@ -44,27 +33,6 @@ static int b64val(unsigned char c)
 	if (c == '/' || c == '_')
 		return 63;
 	return -1;
-}
-
-/* Percent-decodes [p, p+n) into out. Returns the length or SL_E_URL_BAD_PERCENT. */
-static int pct_decode(const char *p, size_t n, char *out)
-{
-	size_t k = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != '%') {
-			out[k++] = p[i];
-			continue;
-		}
-		if (i + 2 >= n)
-			return SL_E_URL_BAD_PERCENT;
-		int h = hexval(p[i + 1]), l = hexval(p[i + 2]);
-		if (h < 0 || l < 0)
-			return SL_E_URL_BAD_PERCENT;
-		out[k++] = (char)(h * 16 + l);
-		i += 2;
-	}
-	return (int)k;
 }
 
 /* Base64-decodes buf[0..n) in place, skipping ASCII whitespace, padding
@@ -161,7 +129,7 @@ int sl__scheme_data_start(sl_reply *r)
 		r->head = h;
 		r->head_cap = need;
 	}
-	n = pct_decode(comma + 1, (size_t)(end - comma - 1), r->head);
+	n = sl_url_pct_decode(comma + 1, (size_t)(end - comma - 1), r->head);
 	if (n >= 0 && b64)
 		n = b64_decode(r->head, (size_t)n);
 	if (n < 0)

@@ -21,17 +21,6 @@
 #include "client/reply_internal.h"
 #include "core/err.h"
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void close_fd(sl_reply *r)
 {
 	if (r->fd >= 0) {
@@ -136,7 +125,8 @@ out:
 int sl__scheme_file_start(sl_reply *r)
 {
 	sl_slice path = r->url.path;
-	size_t n = 0;
+	size_t n;
+	int rc;
 
 	if (r->meth != SL_METHOD_GET && r->meth != SL_METHOD_HEAD)
 		return SL_E_UNSUPPORTED;
@@ -151,18 +141,12 @@ int sl__scheme_file_start(sl_reply *r)
 		r->head = h;
 		r->head_cap = path.n + 1;
 	}
-	for (size_t i = 0; i < path.n; i++) {
-		char c = path.p[i];
-
-		if (c == '%' && i + 2 < path.n && hexval(path.p[i + 1]) >= 0 &&
-		    hexval(path.p[i + 2]) >= 0) {
-			c = (char)(hexval(path.p[i + 1]) * 16 + hexval(path.p[i + 2]));
-			i += 2;
-			if (c == '\0')
-				return SL_E_INVAL;
-		}
-		r->head[n++] = c;
-	}
+	rc = sl_url_pct_decode(path.p, path.n, r->head);
+	if (rc < 0)
+		return rc;
+	n = (size_t)rc;
+	if (memchr(r->head, '\0', n))
+		return SL_E_INVAL;   /* "%00" would cut the path short */
 	r->head[n] = '\0';
 	r->fd = -1;
 	r->state = SL__R_LOCAL;

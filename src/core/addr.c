@@ -15,19 +15,9 @@
 #include <sys/socket.h>
 
 #include "core/err.h"
+#include "core/slice.h"
 
 static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 static bool is_digit(char c)
 {
@@ -80,8 +70,8 @@ static int parse_v6(const char *s, size_t n, uint8_t b[16])
 		size_t start = i;
 		unsigned v = 0;
 
-		while (i < n && hexval(s[i]) >= 0)
-			v = (v << 4 | (unsigned)hexval(s[i++])) & 0xfffff;
+		while (i < n && sl_hex_digit(s[i]) >= 0)
+			v = (v << 4 | (unsigned)sl_hex_digit(s[i++])) & 0xfffff;
 		if (i < n && s[i] == '.') {
 			uint8_t q[4];
 			if (ng > 6 || parse_v4(s + start, n - start, q) < 0)
@@ -474,7 +464,7 @@ static bool numeric_label(const char *s, size_t n)
 
 	if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
 		for (i = 2; i < n; i++)
-			if (hexval(s[i]) < 0)
+			if (sl_hex_digit(s[i]) < 0)
 				return false;
 		return true;
 	}

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "core/config_internal.h"
+#include "core/url.h"
 
 #define FLD SL__CONFIG_FIELD
 #define END {.key = NULL}
@@ -330,37 +331,14 @@ static bool upstream_shown(const void *base, const sl__config_field *f)
 
 static const char *const upstream_types[] = {"http", "https", "socks5", "socks5h", NULL};
 
-static int unhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = (char)(c | 0x20);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decodes n bytes of s into a new jansson string, or NULL when
  * malformed, holding a NUL, or not UTF-8. */
 static json_t *pct_decode(const char *s, size_t n)
 {
 	char *d = malloc(n + 1);
-	size_t k = 0;
-	if (!d)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '%') {
-			d[k++] = s[i];
-			continue;
-		}
-		int hi = i + 2 < n ? unhex(s[i + 1]) : -1;
-		int lo = hi >= 0 ? unhex(s[i + 2]) : -1;
-		if (lo < 0 || (hi == 0 && lo == 0)) {
-			free(d);
-			return NULL;
-		}
-		d[k++] = (char)(hi << 4 | lo);
-		i += 2;
-	}
-	json_t *j = json_stringn(d, k);
+	int k = d ? sl_url_pct_decode(s, n, d) : -1;
+	json_t *j = k >= 0 && !memchr(d, '\0', (size_t)k) ? json_stringn(d, (size_t)k) : NULL;
+
 	free(d);
 	return j;
 }

@@ -65,4 +65,16 @@ static inline sl_slice sl_slice_trim_ows(sl_slice s)
 	return s;
 }
 
+/* The value of one hexadecimal digit of either case, or -1. */
+static inline int sl_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 #endif

@@ -96,15 +96,6 @@ static bool is(char c, unsigned mask)
 	return (cls((unsigned char)c) & mask) != 0;
 }
 
-static unsigned hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return (unsigned)(c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (unsigned)(c - 'a' + 10);
-	return (unsigned)(c - 'A' + 10);
-}
-
 static char lower(char c)
 {
 	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
@@ -741,7 +732,7 @@ static void put_pct_norm(struct wr *w, sl_slice s, bool fold, bool decode)
 	for (size_t i = 0; i < s.n; i++) {
 		char c = s.p[i];
 		if (c == '%' && s.n - i >= 3 && is(s.p[i + 1], C_HEX) && is(s.p[i + 2], C_HEX)) {
-			char d = (char)(hexval(s.p[i + 1]) << 4 | hexval(s.p[i + 2]));
+			char d = (char)(sl_hex_digit(s.p[i + 1]) << 4 | sl_hex_digit(s.p[i + 2]));
 			if (decode && is(d, C_UNRES)) {
 				put_char(w, fold ? lower(d) : d);
 			} else {
@@ -798,4 +789,25 @@ int sl_url_cache_key(const sl_url *u, char *out, size_t cap)
 		put_pct_norm(&w, u->query, false, false);
 	}
 	return wr_end(&w);
+}
+
+int sl_url_pct_decode(const char *s, size_t n, char *out)
+{
+	size_t k = 0;
+
+	if (n > INT_MAX)
+		return SL_E_URL_TOO_LONG;
+	for (size_t i = 0; i < n; i++) {
+		int hi, lo;
+		if (s[i] != '%') {
+			out[k++] = s[i];
+			continue;
+		}
+		if (n - i < 3 || (hi = sl_hex_digit(s[i + 1])) < 0 ||
+		    (lo = sl_hex_digit(s[i + 2])) < 0)
+			return SL_E_URL_BAD_PERCENT;
+		out[k++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	return (int)k;
 }

@@ -145,4 +145,13 @@ int sl_url_cache_key(const sl_url *u, char *out, size_t cap);
  */
 size_t sl_url_remove_dot_segments(char *p, size_t n);
 
+/*
+ * Percent-decodes the n bytes at s into out (room for n bytes; out may be
+ * s itself, decoding in place). Every '%' must start "%" HEXDIG HEXDIG.
+ * Returns the decoded length, SL_E_URL_BAD_PERCENT or SL_E_URL_TOO_LONG
+ * (n over INT_MAX). No NUL is added and
+ * a decoded "%00" is kept: callers that need a C string must check.
+ */
+int sl_url_pct_decode(const char *s, size_t n, char *out);
+
 #endif

@@ -622,7 +622,7 @@ Test(config, upstream_url_with_credentials)
 Test(config, upstream_url_errors)
 {
 	static const char *const bad[] = {"ftp://x", "proxy:3128", "http://", "http://h/path",
-					  "http://h:0", "http://%zz@h", "http://:pw@h",
+					  "http://h:0", "http://%zz@h", "http://:pw@h", "http://a%00b@h",
 					  "socks5://h:70000"};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char text[128], want[256];

@@ -767,3 +767,22 @@ Test(url, percent_encoding_in_host_is_refused)
 	cr_assert_eq(sl_url_parse(a, strlen(a), &u), SL_E_URL_BAD_HOST);
 	cr_assert_eq(sl_url_parse(b, strlen(b), &u), SL_E_URL_BAD_HOST);
 }
+
+Test(url, pct_decode)
+{
+	char out[32];
+	const char ok[] = "a%41%2fb%2F%00";
+	int n = sl_url_pct_decode(ok, strlen(ok), out);
+
+	cr_assert_eq(n, 6);
+	cr_assert_eq(memcmp(out, "aA/b/\0", 6), 0);
+	const char *bad[] = {"%", "%4", "x%4g", "%%41", "%G0"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		cr_assert_eq(sl_url_pct_decode(bad[i], strlen(bad[i]), out), SL_E_URL_BAD_PERCENT,
+			     "%s", bad[i]);
+	char inplace[] = "p%40ss";
+	n = sl_url_pct_decode(inplace, strlen(inplace), inplace);
+	cr_assert_eq(n, 4);
+	cr_assert_eq(memcmp(inplace, "p@ss", 4), 0);
+	cr_assert_eq(sl_url_pct_decode("", 0, out), 0);
+}
