@@ -496,6 +496,12 @@ const sl_url *sl_reply_url(const sl_reply *r)
 	return &r->url;
 }
 
+sl_slice sl_reply_request_head(const sl_reply *r)
+{
+	check(r);
+	return sl_slice_make(r->head_len ? r->head : NULL, r->head_len);
+}
+
 bool sl_reply_peer(const sl_reply *r, sl_addr *out)
 {
 	check(r);

@@ -139,6 +139,15 @@ bool sl_reply_finished(const sl_reply *r);
 const sl_url *sl_reply_url(const sl_reply *r);
 
 /*
+ * The head of the request's current attempt as built for the wire: the
+ * request line and every field, each ended by CRLF, then the empty line.
+ * Credentials are in it as sent. An empty slice before the reply is bound
+ * to a connection (and for data: and file: URLs). Valid in the callbacks,
+ * until the next attempt.
+ */
+sl_slice sl_reply_request_head(const sl_reply *r);
+
+/*
  * Stores in *out the address the reply's connection reached (the origin,
  * or the first proxy hop of its route) and returns true; false when no
  * connection carries the reply (before it is bound, after it is done, for

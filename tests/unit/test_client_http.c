@@ -118,6 +118,7 @@ Test(client_http, get_with_content_length)
 	rec rc = {0};
 	sl_reply_stats st;
 	sl_reply_error er;
+	sl_slice head;
 
 	env_init(&e, h_hello);
 	env_manager(&e);
@@ -141,6 +142,10 @@ Test(client_http, get_with_content_length)
 	cr_assert_geq(st.ttfb, 0);
 	cr_assert_geq(st.total, st.ttfb);
 	cr_assert_eq(st.reused, false);
+	head = sl_reply_request_head(rc.r);
+	cr_assert_eq(head.n, st.bytes_sent, "the head is all a GET sends");
+	cr_assert(head.n > 20 && memcmp(head.p, "GET / HTTP/1.1\r\nHost: ", 22) == 0);
+	cr_assert(memcmp(head.p + head.n - 4, "\r\n\r\n", 4) == 0);
 	sl_reply_get_error(rc.r, &er);
 	cr_assert_eq(er.code, 0);
 	sl_reply_unref(rc.r);

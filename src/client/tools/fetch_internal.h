@@ -82,7 +82,7 @@ typedef struct sl__fetch_job {
 	bool started, finished;
 	bool discard;               /* the current response's body is not written */
 	bool http_fail;             /* -f and a status >= 400 */
-	char *vhead;                /* -v: the request head to print */
+	bool vhead;                 /* -v: the request head is still to print */
 	bool waiting;               /* paused on out until it drains */
 	unsigned redirects;
 	int status;
@@ -211,15 +211,9 @@ void sl__fetch_safe_url(const char *url, char *out, size_t cap);
  * CONNECT answers are noted per hop for error messages. */
 void sl__fetch_trace(sl_stream *s, const char *line, void *arg);
 
-/*
- * -v: builds the text of the request head the manager will send for j's
- * current request ("> " lines, credentials redacted) from its fields
- * (fields, n) and body, into j->vhead, to print when the answer comes.
- */
-void sl__fetch_note_request(sl__fetch *f, sl__fetch_job *j, const sl_field *fields, size_t n);
-
-/* -v: prints and forgets j->vhead, once per request. */
-void sl__fetch_print_request(sl__fetch *f, sl__fetch_job *j);
+/* -v: prints the head r sent for j's current request ("> " lines,
+ * credentials redacted), once per request. */
+void sl__fetch_print_request(sl__fetch *f, sl__fetch_job *j, const sl_reply *r);
 
 /*
  * Returns a response head as text, malloc'd, its length in *len: the

@@ -17,10 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "client/cookie_jar.h"
 #include "client/tools/fetch_internal.h"
 #include "core/err.h"
 #include "core/url.h"
@@ -410,70 +408,36 @@ static bool is_credential(sl_slice name)
 	       sl_slice_case_eq_cstr(name, "Proxy-Authorization");
 }
 
-void sl__fetch_note_request(sl__fetch *f, sl__fetch_job *j, const sl_field *fields, size_t n)
+void sl__fetch_print_request(sl__fetch *f, sl__fetch_job *j, const sl_reply *r)
 {
-	const sl__fetch_opts *o = &f->o;
-	struct text t = {0};
-	char target[2048], host[1024];
-	bool has_host = false, has_ua = false, has_cookie = false;
-	sl_url u;
+	sl_slice head = sl_reply_request_head(r);
+	const char *p = head.p, *end = head.p + head.n;
 
-	free(j->vhead);
-	j->vhead = NULL;
-	if (sl_url_parse(j->url, strlen(j->url), &u) < 0 || !u.has_authority)
-		return;
-	if (sl_url_request_target(&u, target, sizeof target) < 0)
-		snprintf(target, sizeof target, "(long target)");
-	if (sl_url_host_header(&u, host, sizeof host) < 0)
-		host[0] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		has_host |= sl_slice_case_eq_cstr(fields[i].name, "Host");
-		has_ua |= sl_slice_case_eq_cstr(fields[i].name, "User-Agent");
-		has_cookie |= sl_slice_case_eq_cstr(fields[i].name, "Cookie");
-	}
-	put(&t, "> %s %s HTTP/1.1\n", j->method, target);
-	if (!has_host)
-		put(&t, "> Host: %s\n", host);
-	for (size_t i = 0; i < n; i++) {
-		sl_slice v = fields[i].value;
-		if (is_credential(fields[i].name)) {
-			const char *sp = memchr(v.p, ' ', v.n);
-			v.n = sp ? (size_t)(sp - v.p) : 0;
-			put(&t, "> %.*s: %.*s [redacted]\n", SL_SLICE_FMT(fields[i].name),
-			    SL_SLICE_FMT(v));
-			continue;
-		}
-		put(&t, "> %.*s: %.*s\n", SL_SLICE_FMT(fields[i].name), SL_SLICE_FMT(v));
-	}
-	if (!has_ua && f->ua[0])
-		put(&t, "> User-Agent: %s\n", f->ua);
-	if (f->jar && !has_cookie) {
-		char c[4096];
-		if (sl_cookie_jar_header(f->jar, &u, time(NULL), true, c, sizeof c) > 0)
-			put(&t, "> Cookie: %s\n", c);
-	}
-	if (j->send_body)
-		put(&t, "> Content-Length: %llu\n",
-		    (unsigned long long)(o->body_fd >= 0 ? o->body_len : o->data_len));
-	else if (!strcmp(j->method, "POST") || !strcmp(j->method, "PUT") ||
-		 !strcmp(j->method, "PATCH"))
-		put(&t, "> Content-Length: 0\n");
-	put(&t, ">\n");
-	if (t.oom) {
-		free(t.p);
-		return;
-	}
-	j->vhead = t.p;
-}
-
-void sl__fetch_print_request(sl__fetch *f, sl__fetch_job *j)
-{
 	if (!j->vhead)
 		return;
+	j->vhead = false;
+	if (!head.n)
+		return;     /* nothing went out: the failure tells why */
 	sl__fetch_progress_clear(f);
-	fputs(j->vhead, stderr);
-	free(j->vhead);
-	j->vhead = NULL;
+	while (p < end) {
+		const char *eol = memchr(p, '\r', (size_t)(end - p));
+		sl_slice line = sl_slice_make(p, eol ? (size_t)(eol - p) : (size_t)(end - p));
+		const char *colon = memchr(line.p, ':', line.n);
+
+		p = line.p + line.n + 2;
+		if (colon && is_credential(sl_slice_make(line.p, (size_t)(colon - line.p)))) {
+			/* "Authorization: Basic [redacted]": the scheme only. */
+			const char *v = colon + 2 <= line.p + line.n ? colon + 2 : line.p + line.n;
+			const char *sp = memchr(v, ' ', (size_t)(line.p + line.n - v));
+			fprintf(stderr, "> %.*s: %.*s [redacted]\n", (int)(colon - line.p), line.p,
+				sp ? (int)(sp - v) : 0, v);
+			continue;
+		}
+		if (line.n)
+			fprintf(stderr, "> %.*s\n", SL_SLICE_FMT(line));
+		else
+			fputs(">\n", stderr);
+	}
 }
 
 char *sl__fetch_head_text(const sl_reply_head *h, const char *prefix, bool crlf, size_t *len)

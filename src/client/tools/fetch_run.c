@@ -273,8 +273,7 @@ static void finish(sl__fetch_job *j, int code)
 		}
 		j->file_open = false;
 	}
-	free(j->vhead);
-	j->vhead = NULL;
+	j->vhead = false;
 	if (code != 0 && (f->exit_code == 0 || j->idx >= f->exit_idx)) {
 		f->exit_code = code;
 		f->exit_idx = j->idx;
@@ -375,7 +374,7 @@ static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 		char *text = sl__fetch_head_text(h, "< ", false, &len);
 		sl_reply_stats st;
 
-		sl__fetch_print_request(f, j);
+		sl__fetch_print_request(f, j, r);
 		sl_reply_get_stats(r, &st);
 		if (st.auth_rounds && f->o.user_name)
 			fprintf(stderr, "* answered the server's 401 challenge as user '%s'\n",
@@ -481,7 +480,7 @@ static void on_done(sl_reply *r, int err, void *arg)
 		return;
 	if (f->o.verbose) {
 		sl_reply_stats st;
-		sl__fetch_print_request(f, j);
+		sl__fetch_print_request(f, j, r);
 		sl_reply_get_stats(r, &st);
 		if (st.reused)
 			fprintf(stderr, "* the request went out on a reused connection\n");
@@ -640,7 +639,7 @@ static void send_request(sl__fetch_job *j)
 					i + 1 < route.n ? "," : "\n");
 			}
 		}
-		sl__fetch_note_request(f, j, f->fields, nf);
+		j->vhead = true;
 	}
 	rc = sl_manager_send(f->m, &rq, &cbs, j, &j->r);
 	if (rc < 0) {
