@@ -172,7 +172,7 @@ static void answer_max_forwards(sl__session *s, const sl_http_request *rq)
 	sl__session_answer(s, 200, "message/http", c->head, n, NULL, false);
 }
 
-void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *u, size_t hlen)
+void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *u)
 {
 	sl_session_env *env = s->env;
 	struct sl__sctx *c = env->ctx;
@@ -184,7 +184,6 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 	sl_request r;
 	int rc;
 
-	(void)hlen;
 	if (u->has_userinfo) {
 		/* Credentials in the URL are neither forwarded nor logged. */
 		sl_url v = *u;

@@ -407,7 +407,7 @@ static int serve(sl_config *cfg)
 	sigset_t set;
 	char err[1024] = "", where[2048];
 	size_t at = 0;
-	int rc, status = 0;
+	int rc;
 
 	memset(&sv, 0, sizeof sv);
 	sv.cfg = cfg;
@@ -457,7 +457,7 @@ static int serve(sl_config *cfg)
 	free_shared(&sv);
 	SL_INFO("stopped");
 	sl_log_close();
-	return status;
+	return 0;
 }
 
 int main(int argc, char **argv)

@@ -52,17 +52,11 @@ size_t sl_msg_response_fields(const sl_field *in, size_t n, bool keep_length, sl
 int64_t sl_msg_max_forwards(const sl_field *f, size_t n)
 {
 	const sl_field *mf = sl_headers_get(f, n, "Max-Forwards");
-	int64_t v = 0;
+	int64_t v;
 
-	if (!mf || mf->value.n == 0)
+	/* 1*DIGIT, the grammar of delta-seconds. */
+	if (!mf || sl_delta_seconds_parse(mf->value, &v) < 0)
 		return -1;
-	for (size_t i = 0; i < mf->value.n; i++) {
-		char c = mf->value.p[i];
-		if (c < '0' || c > '9')
-			return -1;
-		if (v < INT32_MAX)
-			v = v * 10 + (c - '0');
-	}
 	return v > INT32_MAX ? INT32_MAX : v;
 }
 
@@ -221,15 +215,13 @@ size_t sl_msg_response_head(char *out, size_t cap, int status, sl_slice reason,
 		puts_(&o, "Transfer-Encoding: chunked\r\n");
 	}
 	if (via) {
+		size_t vn;
+
 		puts_(&o, "Via: ");
-		for (size_t i = 0; i < n; i++) {
-			if (sl_slice_case_eq_cstr(f[i].name, "Via") && f[i].value.n) {
-				put_slice(&o, f[i].value);
-				put(&o, ", ", 2);
-			}
-		}
-		puts_(&o, "1.1 ");
-		puts_(&o, via);
+		vn = o.full ? 0 : sl_msg_via_value(f, n, via, o.p + o.n, o.cap - o.n);
+		if (vn == 0)
+			o.full = true;
+		o.n += vn;
 		puts_(&o, "\r\n");
 	}
 	if (!fr->keep_alive)

@@ -402,19 +402,6 @@ int sl__session_flush(sl__session *s)
 	return 0;
 }
 
-static void set_events(sl__session *s, unsigned ev)
-{
-	if (ev == s->events)
-		return;
-	ev_io_stop(s->env->loop, &s->io);
-	if (ev) {
-		/* Not ev_io_set: it would force libev to register the fd again. */
-		ev_io_modify(&s->io, (int)ev);
-		ev_io_start(s->env->loop, &s->io);
-	}
-	s->events = ev;
-}
-
 void sl__session_update_io(sl__session *s)
 {
 	unsigned ev = 0;
@@ -442,7 +429,7 @@ void sl__session_update_io(sl__session *s)
 	}
 	if (!sl_outq_empty(&s->out))
 		ev |= EV_WRITE;
-	set_events(s, ev);
+	sl__io_arm(s->env->loop, &s->io, &s->events, ev);
 }
 
 const char *sl__session_date(sl__session *s)
@@ -862,7 +849,7 @@ static int read_head(sl__session *s)
 						 : NULL);
 			return 0;
 		}
-		sl__forward_start(s, &rq, &u, hlen);
+		sl__forward_start(s, &rq, &u);
 		return 0;
 	case SL_TARGET_AUTHORITY:
 		rc = sl_url_parse_authority(rq.target.p, rq.target.n, &u);
@@ -874,7 +861,7 @@ static int read_head(sl__session *s)
 			sl__session_fail(s, rc, SL_SIDE_CLIENT, NULL);
 			return 0;
 		}
-		sl__tunnel_start(s, &rq, &u, hlen);
+		sl__tunnel_start(s, &rq, &u);
 		return 0;
 	case SL_TARGET_ORIGIN:
 	case SL_TARGET_ASTERISK:

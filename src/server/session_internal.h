@@ -212,6 +212,20 @@ static inline struct sl__sctx *sl__ctx(const sl__session *s)
 	return s->env->ctx;
 }
 
+/* Arms w with ev (0: stopped); *armed holds what it is armed with. Not
+ * ev_io_set: that would make libev register the fd again. */
+static inline void sl__io_arm(struct ev_loop *loop, ev_io *w, unsigned *armed, unsigned ev)
+{
+	if (ev == *armed)
+		return;
+	ev_io_stop(loop, w);
+	if (ev) {
+		ev_io_modify(w, (int)ev);
+		ev_io_start(loop, w);
+	}
+	*armed = ev;
+}
+
 /* ---- session.c: shared with forward.c and tunnel.c ---- */
 
 /* Takes and drops a reference; the session is recycled at zero after close. */
@@ -286,9 +300,9 @@ const char *sl__session_date(sl__session *s);
 
 /* ---- forward.c ---- */
 
-/* Forwards an absolute-form request through the worker's manager. The head
- * (hlen bytes) is still at the input's front. */
-void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *u, size_t hlen);
+/* Forwards an absolute-form request through the worker's manager; the head
+ * has been consumed, its body (if any) is at the input's front. */
+void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *u);
 
 /* Feeds the request body at the input's front upstream. Returns 0 when the
  * body is complete (state moved on), SL_E_AGAIN when waiting for the client
@@ -309,9 +323,9 @@ const char *sl__deny_find(struct sl__sctx *c, const char *host, uint16_t port);
 
 /* ---- tunnel.c ---- */
 
-/* Starts a CONNECT tunnel to the authority u; the head (hlen bytes) is at
- * the input's front. */
-void sl__tunnel_start(sl__session *s, const sl_http_request *rq, const sl_url *u, size_t hlen);
+/* Starts a CONNECT tunnel to the authority u; the head has been consumed,
+ * bytes the client sent after it are at the input's front. */
+void sl__tunnel_start(sl__session *s, const sl_http_request *rq, const sl_url *u);
 
 /* Client socket readiness while in TUNNEL. */
 void sl__tunnel_on_client(sl__session *s, int revents);

@@ -120,32 +120,6 @@ static void end(sl__session *s, const char *why)
 	sl__session_close(s, why);
 }
 
-static void set_uevents(sl__session *s, unsigned ev)
-{
-	sl__tunnel *t = s->tun;
-
-	if (ev == t->uevents)
-		return;
-	ev_io_stop(s->env->loop, &t->uio);
-	if (ev) {
-		ev_io_modify(&t->uio, (int)ev);
-		ev_io_start(s->env->loop, &t->uio);
-	}
-	t->uevents = ev;
-}
-
-static void set_cevents(sl__session *s, unsigned ev)
-{
-	if (ev == s->events)
-		return;
-	ev_io_stop(s->env->loop, &s->io);
-	if (ev) {
-		ev_io_modify(&s->io, (int)ev);
-		ev_io_start(s->env->loop, &s->io);
-	}
-	s->events = ev;
-}
-
 /* Moves what can move, in order, and re-arms both watchers. */
 static void pump(sl__session *s)
 {
@@ -225,8 +199,8 @@ static void pump(sl__session *s)
 		if (t->down.want_write)
 			cev |= EV_WRITE;
 	}
-	set_cevents(s, cev);
-	set_uevents(s, uev);
+	sl__io_arm(s->env->loop, &s->io, &s->events, cev);
+	sl__io_arm(s->env->loop, &t->uio, &t->uevents, uev);
 }
 
 void sl__tunnel_on_client(sl__session *s, int revents)
@@ -307,7 +281,7 @@ out:
 	sl__session_unref(s);
 }
 
-void sl__tunnel_start(sl__session *s, const sl_http_request *rq, const sl_url *u, size_t hlen)
+void sl__tunnel_start(sl__session *s, const sl_http_request *rq, const sl_url *u)
 {
 	sl_session_env *env = s->env;
 	sl__txn *x = s->txn;
@@ -316,7 +290,6 @@ void sl__tunnel_start(sl__session *s, const sl_http_request *rq, const sl_url *u
 	sl_route direct = {NULL, 0};
 	char detail[128];
 
-	(void)hlen;
 	if (sl__txn_set_strings(x, rq->method, rq->target.p, rq->target.n, u->host.p,
 				u->host.n) < 0) {
 		sl__session_close(s, "out of memory");

@@ -21,7 +21,6 @@
 #include "client/manager.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "server/acl.h"
 #include "server/listen.h"
 #include "server/session.h"
 
@@ -289,8 +288,9 @@ sl_worker *sl_worker_new(int id, const sl_server_shared *sh, const sl_worker_lis
 	mo.connect_opts.dns = w->dns;
 	mo.connect_opts.tls = sh->tls;
 	mo.connect_opts.tls_verify = cfg->tls.verify;
-	mo.connect_opts.check_addr = sl_acl_check_dest;
-	mo.connect_opts.check_arg = &w->env;   /* sl_forward_connect() reads the env here */
+	/* sl_forward_connect() reads the env here and gives each connect its
+	 * own destination check (sl_acl_check_dest takes an sl_acl_dest). */
+	mo.connect_opts.check_arg = &w->env;
 	mo.max_channels = cfg->limits.max_channels;
 	mo.max_idle_per_host = cfg->limits.max_channels > 8 ? cfg->limits.max_channels : 8;
 	mo.idle_timeout_ms = cfg->timeouts.upstream_idle_ms;

@@ -15,7 +15,6 @@ SIGTERM.
 """
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -26,17 +25,6 @@ from servers import curl, free_port, parse_echo, sha256_of  # noqa: F401 - for t
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("SLUICE_BUILD", ROOT / "build"))
-
-
-def wait_for(pred, timeout=10.0, what="condition"):
-    """Polls pred until it is true or timeout seconds passed (then fails)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def run(args, timeout=30, **kw):
