@@ -53,19 +53,19 @@ Test(client_expect, body_follows_100_continue)
 {
 	env e;
 	rec rc = {0};
-	sl_reply_stats st;
 
 	env_init(&e, h_expect);
 	e.srv->expect_mode = EXPECT_SEND_100;
+	/* A continue timer far past the bound below: only the 100 can
+	 * release the body in time. */
+	e.o.continue_timeout_ms = 60000;
 	env_manager(&e);
 	send_expect(&e, "/up", &rc, "payload");
-	cr_assert(run_until(e.loop, pred_done, &rc, 5));
+	cr_assert(run_until(e.loop, pred_done, &rc, 5), "the 100 released the body");
 	cr_assert_eq(rc.err, 0);
 	cr_assert_eq(rc.status, 200);
 	cr_assert_eq(rc.heads, 1);
 	cr_assert_str_eq(rc.body, "expect:payload");
-	sl_reply_get_stats(rc.r, &st);
-	cr_assert_lt(st.total, 0.5, "the 100 released the body, not the timer");
 	sl_reply_unref(rc.r);
 	rec_free(&rc);
 	env_fini(&e);
@@ -116,14 +116,16 @@ Test(client_expect, body_goes_after_the_continue_timeout)
 
 	env_init(&e, h_expect);
 	e.srv->expect_mode = EXPECT_IGNORE;
+	e.o.continue_timeout_ms = 100;
 	env_manager(&e);
 	send_expect(&e, "/slow", &rc, "late body");
 	cr_assert(run_until(e.loop, pred_done, &rc, 5));
 	cr_assert_eq(rc.err, 0);
 	cr_assert_str_eq(rc.body, "expect:late body");
 	sl_reply_get_stats(rc.r, &st);
-	cr_assert_geq(st.total, 0.9, "waited for the 1 s continue timeout");
-	cr_assert_lt(st.total, 3.0);
+	/* A lower bound only: the timer cannot fire early, but a busy
+	 * machine may make it late. */
+	cr_assert_geq(st.total, 0.09, "waited for the continue timeout");
 	sl_reply_unref(rc.r);
 	rec_free(&rc);
 	env_fini(&e);
