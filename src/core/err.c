@@ -143,6 +143,14 @@ static const struct err_row rows[] = {
 	ROW(SL_E_DNS_NOT_FOUND, "no such host name"),
 	ROW(SL_E_DNS_FAILED, "name resolution failed"),
 	ROW(SL_E_DNS_TIMEOUT, "name resolution timed out"),
+
+	ROW(SL_E_CACHE_MISS, "not in the cache"),
+	ROW(SL_E_CACHE_CORRUPT, "a cached object is corrupt"),
+	ROW(SL_E_CACHE_TOO_LARGE, "object larger than cache.max_object_size"),
+	ROW(SL_E_CACHE_SHORT, "the response body was shorter than announced"),
+	ROW(SL_E_CACHE_ONLY_IF_CACHED, "only-if-cached and the cache holds no usable response"),
+	ROW(SL_E_CACHE_NOT_STORABLE, "the response may not be stored"),
+	ROW(SL_E_CACHE_FILL_FAILED, "the upstream response being shared failed midway"),
 };
 
 static const struct err_row *find(int code)

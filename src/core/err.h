@@ -146,6 +146,15 @@ enum sl_err {
 	SL_E_DNS_NOT_FOUND = -1807,            /* no such name (NXDOMAIN or no address) */
 	SL_E_DNS_FAILED = -1808,               /* the resolver failed (SERVFAIL, refused, no server) */
 	SL_E_DNS_TIMEOUT = -1809,              /* the resolver did not answer in time */
+
+	/* The cache (-1900 .. -1999). */
+	SL_E_CACHE_MISS = -1900,               /* the key is not stored */
+	SL_E_CACHE_CORRUPT = -1901,            /* a stored object failed its checks */
+	SL_E_CACHE_TOO_LARGE = -1902,          /* the object is over cache.max_object_size */
+	SL_E_CACHE_SHORT = -1903,              /* fewer body bytes than announced */
+	SL_E_CACHE_ONLY_IF_CACHED = -1904,     /* only-if-cached and nothing usable stored: 504 */
+	SL_E_CACHE_NOT_STORABLE = -1905,       /* the response may not be stored */
+	SL_E_CACHE_FILL_FAILED = -1906,        /* the fetch being shared failed midway */
 };
 
 /*
