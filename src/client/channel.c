@@ -241,22 +241,30 @@ static void close_later(sl__channel *ch, int err)
 
 /* ---- connecting ---- */
 
-static void on_connected(sl_stream *s, int err, int hop, bool proxy, void *arg)
+static void on_connected(sl_stream *s, const sl_chain_err *e, void *arg)
 {
 	sl__channel *ch = arg;
 	sl__conn *c = ch->conn;
+	sl_chain_err lost;
 
 	check(ch);
 	ch->creq = NULL;
 	c->nconnecting--;
-	if (err < 0 || !s) {
+	if (e->code < 0 || !s) {
 		if (s)
 			sl_stream_close(s);
+		if (e->code >= 0) {
+			sl_chain_err_set(&lost, SL_E_TARGET_CLOSED, -1, false);
+			e = &lost;
+		}
 		ch->state = SL__CH_CLOSED;
+		/* The route worked when only the target failed. */
+		sl__conn_route_event(c, e);
 		sl__conn_channel_gone(c, ch);
-		sl__conn_connect_failed(c, err < 0 ? err : SL_E_TARGET_CLOSED, hop, proxy);
+		sl__conn_connect_failed(c, e);
 		return;
 	}
+	sl__conn_route_event(c, e);
 	c->failing = false;
 	sl__channel_adopt(ch, s, false);
 	sl__conn_channel_idle(c, ch);
@@ -272,7 +280,8 @@ int sl__channel_connect(sl__channel *ch)
 	c->nconnecting++;
 	m->n_connects++;
 	ch->creq = m->o.connect(m->loop, c->route.n ? &c->route : NULL, c->host, c->port,
-				c->tls ? &m->copts_tls : &m->copts_plain, on_connected, ch);
+				c->fwd ? &m->copts_fwd : c->tls ? &m->copts_tls : &m->copts_plain,
+				on_connected, ch);
 	if (!ch->creq) {
 		c->nconnecting--;
 		ch->state = SL__CH_CLOSED;
@@ -645,7 +654,11 @@ static int read_head(sl__channel *ch, sl_reply *r, sl_slice in)
 	if (ch->tx == r && !sl__reply_request_sent(r))
 		abandon(ch, r);
 	ch->state = SL__CH_RECEIVING;
-	if (!r->aborted)
+	if (!r->aborted && r->fwd)
+		r->swallow = sl__reply_proxy_auth_on_head(r, &res,
+							  &ch->conn->route.hops[ch->conn->route.n - 1],
+							  (int)ch->conn->route.n - 1);
+	if (!r->aborted && !r->swallow)
 		r->swallow = sl__reply_auth_on_head(r, &res);
 	if (!r->swallow)
 		sl__reply_emit_head(r, &h);
@@ -739,6 +752,7 @@ static void complete(sl__channel *ch)
 	sl_reply *r = ch->rx_head;
 	sl__conn *c = ch->conn;
 	bool reuse, swallow;
+	int err_finish = 0;
 
 	if (ch->tx == r)
 		abandon(ch, r);
@@ -761,13 +775,33 @@ static void complete(sl__channel *ch)
 		set_timer(ch, SL__T_NONE, 0);
 		sl_stream_want(ch->s, 0);
 	}
-	if (swallow) {
+	if (swallow && r->swallow_err) {
+		/* A forwarding proxy refused: another route may not. */
+		int err = r->swallow_err;
+		sl_chain_err e;
+
+		sl_chain_err_set(&e, err, r->err_hop, true);
+		e.status = r->err_status;
+		snprintf(e.status_line, sizeof e.status_line, "%s", r->err_line);
+		snprintf(e.scheme, sizeof e.scheme, "%s", r->err_scheme);
+		sl__conn_route_event(c, &e);
+		r->swallow_err = 0;
+		sl__reply_reset_attempt(r);
+		if (!sl__reply_replayable(r) || !sl__conn_failover(c->m, r)) {
+			swallow = false;
+			r->status = 0;
+			r->head_done = false;
+			err_finish = err;
+		}
+	} else if (swallow) {
 		sl__reply_reset_attempt(r);
 		sl__conn_enqueue(c, r, true);   /* may bind r to this very channel */
 	}
 	if (reuse && ch->state == SL__CH_IDLE && ch->conn)
 		sl__conn_channel_idle(c, ch);
-	if (!swallow)
+	if (err_finish)
+		sl__reply_finish(r, err_finish);
+	else if (!swallow)
 		sl__reply_finish(r, 0);
 	c->hold--;
 	sl__conn_release_if_empty(c);

@@ -46,9 +46,10 @@ static const char *str0(const char *s)
 }
 
 /*
- * Writes the key of r into buf (cap bytes): scheme, lowercase host, port,
- * then every hop with what makes its connection distinct. Returns the
- * length the key needs (which may exceed cap, as snprintf does).
+ * Writes the key of r into buf (cap bytes): scheme, lowercase host, port
+ * (or, for a forwarding proxy, "forward:" alone), then every hop with what
+ * makes its connection distinct. Returns the length the key needs (which
+ * may exceed cap, as snprintf does).
  */
 static size_t make_key(const sl_reply *r, const sl_route *route, char *buf, size_t cap)
 {
@@ -62,13 +63,18 @@ static size_t make_key(const sl_reply *r, const sl_route *route, char *buf, size
 		n += k > 0 ? (size_t)k : 0;                                         \
 	} while (0)
 
-	ADD("%s://", r->scheme->name);
-	for (size_t i = 0; i < r->url.host.n; i++, n++) {
-		char ch = r->url.host.p[i];
-		if (n < cap)
-			buf[n] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+	if (r->fwd) {
+		/* One pool per forwarding proxy, whatever the target. */
+		ADD("forward:");
+	} else {
+		ADD("%s://", r->scheme->name);
+		for (size_t i = 0; i < r->url.host.n; i++, n++) {
+			char ch = r->url.host.p[i];
+			if (n < cap)
+				buf[n] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+		}
+		ADD(":%u", (unsigned)r->url.port);
 	}
-	ADD(":%u", (unsigned)r->url.port);
 	for (size_t i = 0; route && i < route->n; i++) {
 		const sl_hop *h = &route->hops[i];
 		ADD("|%d,%s,%u,%s,%s,%d", (int)h->type, str0(h->host), (unsigned)h->port,
@@ -87,9 +93,10 @@ static int copy_route(sl__conn *c, const sl_route *route)
 
 	c->route.hops = NULL;
 	c->route.n = 0;
+	c->route.name = NULL;
 	if (!n)
 		return 0;
-	size = n * sizeof *hops;
+	size = n * sizeof *hops + (route->name ? strlen(route->name) + 1 : 0);
 	for (size_t i = 0; i < n; i++) {
 		const sl_hop *h = &route->hops[i];
 		size += strlen(str0(h->host)) + strlen(str0(h->user)) + strlen(str0(h->password)) +
@@ -117,6 +124,10 @@ static int copy_route(sl__conn *c, const sl_route *route)
 			*dst[j] = at;
 			at += l + 1;
 		}
+	}
+	if (route->name) {
+		memcpy(at, route->name, strlen(route->name) + 1);
+		c->route.name = at;
 	}
 	c->route.hops = hops;
 	c->route.n = n;
@@ -190,7 +201,7 @@ sl__conn *sl__conn_get(sl_manager *m, const sl_reply *r)
 	c->hash = h;
 	c->keylen = n;
 	c->key = key != stack ? key : malloc(n + 1);
-	c->host = malloc(r->url.host.n + 1);
+	c->host = r->fwd ? strdup(route->hops[route->n - 1].host) : malloc(r->url.host.n + 1);
 	if (!c->key || !c->host || copy_route(c, route) < 0) {
 		if (c->key != key)
 			free(c->key);
@@ -201,10 +212,15 @@ sl__conn *sl__conn_get(sl_manager *m, const sl_reply *r)
 	}
 	if (key == stack)
 		memcpy(c->key, stack, n + 1);
-	memcpy(c->host, r->url.host.p, r->url.host.n);
-	c->host[r->url.host.n] = '\0';
-	c->port = r->url.port;
-	c->tls = r->scheme->tls;
+	if (r->fwd) {
+		c->port = route->hops[route->n - 1].port;
+		c->fwd = true;
+	} else {
+		memcpy(c->host, r->url.host.p, r->url.host.n);
+		c->host[r->url.host.n] = '\0';
+		c->port = r->url.port;
+		c->tls = r->scheme->tls;
+	}
 	c->hnext = m->conns[h % SL__CONN_BUCKETS];
 	m->conns[h % SL__CONN_BUCKETS] = c;
 	m->nconns++;
@@ -411,7 +427,44 @@ void sl__conn_channel_idle(sl__conn *c, sl__channel *ch)
 	sl__conn_release_if_empty(c);
 }
 
-void sl__conn_connect_failed(sl__conn *c, int err, int hop, bool proxy)
+void sl__conn_route_event(sl__conn *c, const sl_chain_err *e)
+{
+	sl_manager *m = c->m;
+
+	if (c->route.n && m->o.route_event)
+		m->o.route_event(m->o.route_event_arg, &c->route, e);
+}
+
+bool sl__conn_failover(sl_manager *m, sl_reply *r)
+{
+	sl__conn *next;
+
+	assert(r->state == SL__R_NEW && !r->ch);
+	if (!r->alts || r->alt_idx + 1 >= r->nalts || r->aborted)
+		return false;
+	r->alt_idx++;
+	sl__reply_use_route(r, &r->alts[r->alt_idx]);
+	next = sl__conn_get(m, r);
+	if (!next) {
+		r->alt_idx--;
+		sl__reply_use_route(r, &r->alts[r->alt_idx]);
+		return false;
+	}
+	/* A new route: the earlier route's failure says nothing about it. */
+	r->fresh_only = false;
+	r->err = 0;
+	r->err_proxy = false;
+	r->err_hop = -1;
+	r->err_status = 0;
+	r->err_line[0] = r->err_scheme[0] = '\0';
+	r->phase = SL_PHASE_NONE;
+	r->pauth_answered = false;
+	r->pstale_rounds = 0;
+	sl__conn_enqueue(next, r, true);
+	return true;
+}
+
+void sl__conn_connect_failed(sl__conn *c, const sl_chain_err *e)
 {
 	sl_manager *m = c->m;
 	sl_reply *fail = NULL, *r;
@@ -446,8 +499,12 @@ void sl__conn_connect_failed(sl__conn *c, int err, int hop, bool proxy)
 	while ((r = fail)) {
 		fail = r->qnext;
 		r->qnext = NULL;
-		sl__reply_set_error(r, err, proxy, hop, SL_PHASE_CONNECT);
-		sl__reply_finish(r, err);
+		/* Nothing of r reached the target: a broken proxy hop may be
+		 * avoided by the next route. */
+		if (e->proxy && sl__conn_failover(m, r))
+			continue;
+		sl__reply_set_chain_error(r, e);
+		sl__reply_finish(r, e->code);
 	}
 	sl__conn_dispatch(c);
 	c->hold--;

@@ -28,11 +28,14 @@ typedef struct sl__conn {
 	struct sl__conn *eprev, *enext;     /* manager's empty list */
 	bool on_empty;
 	uint32_t hash;
-	char *key;                          /* "http://host:port" + route */
+	char *key;                          /* "http://host:port" + route, or for a
+	                                       forwarding proxy "forward:" + route */
 	size_t keylen;
 	char *host;                         /* NUL-terminated, for the connector */
 	uint16_t port;
 	bool tls;
+	bool fwd;                           /* to a forwarding proxy (route's last hop),
+	                                       shared by requests to every target */
 	sl_route route;                     /* deep copy (hops and strings in rbuf) */
 	void *rbuf;
 	struct sl__channel *chans;          /* channels connecting or busy */
@@ -71,9 +74,21 @@ void sl__conn_channel_idle(sl__conn *c, struct sl__channel *ch);
  * stays while someone holds a reference). Does not dispatch. */
 void sl__conn_channel_gone(sl__conn *c, struct sl__channel *ch);
 
-/* A connect failed: fails the queued requests that no other channel can
- * serve. Calls back (on_done). */
-void sl__conn_connect_failed(sl__conn *c, int err, int hop, bool proxy);
+/* A connect failed: the queued requests that no other channel can serve
+ * move to their next route when e is a proxy error and they have one, or
+ * fail. Calls back (on_done). */
+void sl__conn_connect_failed(sl__conn *c, const sl_chain_err *e);
+
+/*
+ * Moves r (in state NEW: in no queue, on no channel) to the connection of
+ * its next route and queues it there. Returns true when it moved; false
+ * when r has no route left (nothing changed). Never calls back.
+ */
+bool sl__conn_failover(sl_manager *m, sl_reply *r);
+
+/* Reports e about c's route to the manager's route_event hook (no-op for a
+ * direct connection or without a hook). */
+void sl__conn_route_event(sl__conn *c, const sl_chain_err *e);
 
 /* Frees c if it has no channel and no queued request, or parks it on the
  * manager's empty list. */

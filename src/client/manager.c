@@ -22,6 +22,7 @@
 #include "client/channel_internal.h"
 #include "client/connection_internal.h"
 #include "client/manager_internal.h"
+#include "client/proxy_auth.h"
 #include "client/reply_internal.h"
 #include "core/err.h"
 #include "core/version.h"
@@ -191,6 +192,14 @@ sl_manager *sl_manager_new(struct ev_loop *loop, const sl_manager_opts *opts)
 		m->auth = sl_auth_cache_new(0);
 		m->own_auth = true;
 	}
+	m->pauth = m->o.connect_opts.auth;
+	if (!m->pauth && m->auth) {
+		m->pauth = sl_proxy_auth_new(m->auth);
+		m->own_pauth = true;
+	}
+	m->copts_plain.auth = m->copts_tls.auth = m->pauth;
+	m->copts_fwd = m->copts_plain;
+	m->copts_fwd.to_last_hop = true;
 	m->scratch = malloc(SL__SCRATCH_SIZE);
 	list_init(&m->pending);
 	list_init(&m->running);
@@ -198,7 +207,7 @@ sl_manager *sl_manager_new(struct ev_loop *loop, const sl_manager_opts *opts)
 	m->defer.data = m;
 	ev_prepare_init(&m->prep, on_prepare);
 	m->prep.data = m;
-	if (!m->idle || !m->auth || !m->scratch) {
+	if (!m->idle || !m->auth || !m->pauth || !m->scratch) {
 		sl_manager_free(m);
 		return NULL;
 	}
@@ -241,6 +250,8 @@ void sl_manager_free(sl_manager *m)
 		free(ch);
 	}
 	sl_conn_cache_free(m->idle);
+	if (m->own_pauth)
+		sl_proxy_auth_free(m->pauth);
 	if (m->own_auth)
 		sl_auth_cache_free(m->auth);
 	free(m->scratch);
@@ -290,6 +301,12 @@ struct ev_loop *sl_manager_loop(const sl_manager *m)
 {
 	check(m);
 	return m->loop;
+}
+
+struct sl_proxy_auth *sl_manager_proxy_auth(const sl_manager *m)
+{
+	check(m);
+	return m->pauth;
 }
 
 void sl_manager_clear_idle(sl_manager *m)

@@ -10,8 +10,12 @@
  *
  * Connections are opened by the connector in the options (the signature of
  * sl_chain_connect() in engines/chain.h, which the proxy passes; tests pass
- * their own). The manager never blocks its loop, and every callback comes
- * from that loop. Not thread-safe: one manager, one loop, one thread.
+ * their own). Proxy credentials (CONNECT's 407, a forwarding proxy's 407)
+ * are remembered in connect_opts.auth, or in a proxy credential cache the
+ * manager makes over its credential cache when that is NULL, and sent
+ * preemptively afterwards. The manager never blocks its loop, and every
+ * callback comes from that loop. Not thread-safe: one manager, one loop,
+ * one thread.
  *
  * When a file body is sent without TLS the manager uses sendfile(2), which
  * raises SIGPIPE on a closed socket: the process must ignore SIGPIPE.
@@ -41,6 +45,16 @@ typedef sl_chain_req *(*sl_connect_fn)(struct ev_loop *loop, const sl_route *rou
 typedef void (*sl_connect_cancel_fn)(sl_chain_req *r);
 
 /*
+ * Reports how a route fared, for health bookkeeping: called from the loop
+ * when a connect through route (never a direct one) succeeded (e->code 0),
+ * or failed at a proxy hop (e->proxy), and when a forwarding proxy refused
+ * the hop's credentials. A connect that reached every hop but failed at the
+ * target counts as a success of the route. Must not call back into the
+ * manager.
+ */
+typedef void (*sl_route_event_fn)(void *arg, const sl_route *route, const sl_chain_err *e);
+
+/*
  * Manager options. Start from sl_manager_opts_init() and set what you need;
  * connect and cancel are required. Zero numbers mean the defaults given.
  */
@@ -64,6 +78,8 @@ typedef struct sl_manager_opts {
 	sl_cookie_jar *cookie_jar;      /* NULL: no cookies; the caller owns the jar */
 	sl_auth_cache *auth_cache;      /* NULL: the manager makes its own */
 	sl_http_limits limits;          /* response head limits */
+	sl_route_event_fn route_event;  /* NULL: none */
+	void *route_event_arg;
 } sl_manager_opts;
 
 typedef struct sl_manager_stats {
@@ -110,6 +126,10 @@ int sl_manager_send(sl_manager *m, const sl_request *rq, const sl_reply_cbs *cbs
 
 /* The loop the manager runs on. */
 struct ev_loop *sl_manager_loop(const sl_manager *m);
+
+/* The proxy credential cache the manager uses (connect_opts.auth, or its
+ * own), for connects the caller makes itself with the same credentials. */
+struct sl_proxy_auth *sl_manager_proxy_auth(const sl_manager *m);
 
 /* Closes every idle stream in the cache. */
 void sl_manager_clear_idle(sl_manager *m);

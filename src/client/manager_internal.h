@@ -44,6 +44,9 @@ struct sl_manager {
 	sl_manager_opts o;
 	sl_connect_opts copts_plain;        /* what the connector gets for http */
 	sl_connect_opts copts_tls;          /* ... and for https */
+	sl_connect_opts copts_fwd;          /* ... and to reach a forwarding proxy */
+	struct sl_proxy_auth *pauth;        /* proxy credentials (connect_opts.auth or own) */
+	bool own_pauth;
 	char ua[64];
 	sl_conn_cache *idle;
 	sl_auth_cache *auth;

@@ -146,3 +146,34 @@ size_t sl_proxy_auth_count(struct sl_proxy_auth *pa)
 {
 	return sl_auth_cache_count(from_vt(pa)->cache);
 }
+
+int sl_proxy_auth_refresh(struct sl_proxy_auth *pa, const sl_hop *hop, const sl_field *f,
+			  size_t n)
+{
+	struct pauth *p = from_vt(pa);
+	char space[SPACE_CAP];
+	int k = space_of(hop, space);
+	sl_slice path;
+
+	if (k < 0 || !hop->host)
+		return SL_E_AUTH_REJECTED;
+	path = sl_slice_make(space, (size_t)k);
+	if (sl_auth_cache_refresh(p->cache, hop->host, hop->port, path, f, n,
+				  "Proxy-Authenticate") == 0)
+		return 0;
+	sl_auth_cache_forget(p->cache, hop->host, hop->port, path);
+	return SL_E_AUTH_REJECTED;
+}
+
+void sl_proxy_auth_info(struct sl_proxy_auth *pa, const sl_hop *hop, const sl_field *f,
+			size_t n, const char *uri)
+{
+	struct pauth *p = from_vt(pa);
+	char space[SPACE_CAP];
+	int k = space_of(hop, space);
+
+	if (k < 0 || !hop->host)
+		return;
+	(void)sl_auth_cache_info(p->cache, hop->host, hop->port, sl_slice_make(space, (size_t)k), f,
+				 n, "Proxy-Authentication-Info", sl_slice_cstr(uri));
+}

@@ -40,4 +40,21 @@ void sl_proxy_auth_free(struct sl_proxy_auth *pa);
  * it is shared). */
 size_t sl_proxy_auth_count(struct sl_proxy_auth *pa);
 
+/*
+ * For requests sent to a forwarding proxy in absolute form, where the
+ * client (not the CONNECT layer) talks to the proxy: after credentials for
+ * hop went out preemptively (the vtable's preempt) and the proxy answered
+ * 407 with the Proxy-Authenticate fields f[0..n): when one is a stale
+ * Digest challenge, adopts its nonce and returns 0 (send again); otherwise
+ * forgets the entry and returns SL_E_AUTH_REJECTED. pa must come from
+ * sl_proxy_auth_new().
+ */
+int sl_proxy_auth_refresh(struct sl_proxy_auth *pa, const sl_hop *hop, const sl_field *f,
+			  size_t n);
+
+/* Reads Proxy-Authentication-Info of a response to credentials sent
+ * preemptively for uri (a nextnonce is adopted). */
+void sl_proxy_auth_info(struct sl_proxy_auth *pa, const sl_hop *hop, const sl_field *f,
+			size_t n, const char *uri);
+
 #endif

@@ -20,6 +20,7 @@
 
 #include "client/channel_internal.h"
 #include "client/connection_internal.h"
+#include "client/proxy_auth.h"
 #include "client/reply_internal.h"
 #include "core/err.h"
 
@@ -58,9 +59,10 @@ static void active_unlink(sl_manager *m, sl_reply *r)
 /* Clears everything but the buffers a recycled reply keeps. */
 static void reset(sl_reply *r)
 {
-	char *store = r->store, *head = r->head;
-	size_t store_cap = r->store_cap, head_cap = r->head_cap;
+	char *store = r->store, *head = r->head, *alt_buf = r->alt_buf;
+	size_t store_cap = r->store_cap, head_cap = r->head_cap, alt_cap = r->alt_cap;
 	struct sl__reply_auth *auth = r->auth;
+	struct sl__reply_pauth *pauth = r->pauth;
 	sl_outq bq = r->bq;
 
 	memset(r, 0, sizeof *r);
@@ -68,7 +70,10 @@ static void reset(sl_reply *r)
 	r->store_cap = store_cap;
 	r->head = head;
 	r->head_cap = head_cap;
+	r->alt_buf = alt_buf;
+	r->alt_cap = alt_cap;
 	r->auth = auth;
+	r->pauth = pauth;
 	r->bq = bq;
 	r->fd = -1;
 	r->err_hop = -1;
@@ -84,6 +89,11 @@ static void destroy(sl_reply *r)
 		sl_auth_digest_clear(&r->auth->st);
 		free(r->auth);
 	}
+	if (r->pauth) {
+		sl_auth_digest_clear(&r->pauth->st);
+		free(r->pauth);
+	}
+	free(r->alt_buf);
 	r->magic = 0;
 	free(r);
 }
@@ -153,6 +163,16 @@ void sl__reply_set_error(sl_reply *r, int err, bool proxy, int hop, enum sl_repl
 	r->err_proxy = proxy;
 	r->err_hop = hop;
 	r->phase = ph;
+}
+
+void sl__reply_set_chain_error(sl_reply *r, const sl_chain_err *e)
+{
+	if (r->err || e->code >= 0)
+		return;
+	sl__reply_set_error(r, e->code, e->proxy, e->hop, SL_PHASE_CONNECT);
+	r->err_status = e->status;
+	snprintf(r->err_line, sizeof r->err_line, "%s", e->status_line);
+	snprintf(r->err_scheme, sizeof r->err_scheme, "%s", e->scheme);
 }
 
 void sl__reply_finish(sl_reply *r, int err)
@@ -361,6 +381,133 @@ bool sl__reply_auth_on_head(sl_reply *r, const sl_http_response *res)
 	return r->has_cred && answer(r, res);
 }
 
+/* ---- a forwarding proxy's 407 ---- */
+
+static struct sl__reply_pauth *pauth_state(sl_reply *r)
+{
+	if (!r->pauth)
+		r->pauth = calloc(1, sizeof *r->pauth);
+	return r->pauth;
+}
+
+/* Records why a forwarding proxy's 407 ends r (after its body is read). */
+static bool fail_407(sl_reply *r, int err, int index, const sl_http_response *res,
+		     enum sl_auth_scheme scheme)
+{
+	int n;
+
+	r->swallow_err = err;
+	sl__reply_set_error(r, err, true, index, SL_PHASE_CONNECT);
+	r->err_status = res->status;
+	n = snprintf(r->err_line, sizeof r->err_line, "%d %.*s", res->status,
+		     (int)(res->reason.n > 40 ? 40 : res->reason.n),
+		     res->reason.p ? res->reason.p : "");
+	for (int i = 0; i < n && r->err_line[i]; i++)
+		if ((unsigned char)r->err_line[i] < 0x20 || r->err_line[i] == 0x7f)
+			r->err_line[i] = '?';
+	snprintf(r->err_scheme, sizeof r->err_scheme, "%s", sl_auth_scheme_name(scheme));
+	return true;
+}
+
+/* The hop's credentials, for one call. */
+static sl_auth_cred hop_cred(const sl_hop *hop)
+{
+	sl_auth_cred cr = {sl_slice_cstr(hop->user),
+			   sl_slice_cstr(hop->password ? hop->password : "")};
+
+	return cr;
+}
+
+int sl__reply_put_proxy_auth(sl_reply *r, const sl_hop *hop, char *out, size_t cap)
+{
+	struct sl_proxy_auth *pa = r->m->pauth;
+	int n = 0;
+
+	r->pauth_preempt = false;
+	if (!hop->user)
+		return 0;
+	if (r->pauth_answered && r->pauth) {
+		sl_auth_cred cr = hop_cred(hop);
+
+		if (r->pauth->digest)
+			n = sl_auth_digest_respond(&r->pauth->st, &cr, r->method, r->abs_target, out,
+						   cap);
+		else
+			n = sl_auth_basic(&cr, out, cap);
+	} else if (pa && pa->preempt) {
+		n = pa->preempt(pa, hop, r->method.p, r->abs_target.p, out, cap);
+		r->pauth_preempt = n > 0;
+	}
+	return n > 0 && (size_t)n < cap ? n : 0;
+}
+
+bool sl__reply_proxy_auth_on_head(sl_reply *r, const sl_http_response *res, const sl_hop *hop,
+				  int index)
+{
+	struct sl_proxy_auth *pa = r->m->pauth;
+	const sl_field *f = res->fields;
+	size_t n = res->nfields;
+	struct sl__reply_pauth *a;
+	sl_auth_challenge ch;
+	int sel;
+
+	if (res->status != 407) {
+		if (r->pauth_answered && r->pauth && pa && pa->learned) {
+			a = r->pauth;
+			if (!a->digest || sl_auth_digest_info(&a->st, f, n, "Proxy-Authentication-Info",
+							      r->abs_target) != SL_E_AUTH_RSPAUTH)
+				pa->learned(pa, hop, &a->ch, a->digest ? &a->st : NULL);
+		} else if (r->pauth_preempt && pa) {
+			sl_proxy_auth_info(pa, hop, f, n, r->abs_target.p);
+		}
+		return false;
+	}
+	sel = sl_auth_select(f, n, "Proxy-Authenticate", &ch);
+	if (sel == SL_E_AUTH_NO_CHALLENGE || sel == SL_E_AUTH_SYNTAX)
+		return fail_407(r, SL_E_PROXY_PROTOCOL, index, res, SL_AUTH_NONE);
+	if (!hop->user)
+		return fail_407(r, SL_E_PROXY_AUTH_REQUIRED, index, res, ch.scheme);
+	if (r->pauth_answered) {
+		/* Our own answer was refused: only a stale nonce earns a retry. */
+		if (r->pauth && r->pauth->digest && r->pstale_rounds < 2 &&
+		    sl__reply_replayable(r) &&
+		    sl_auth_digest_refresh(&r->pauth->st, f, n, "Proxy-Authenticate") == 0) {
+			r->pstale_rounds++;
+			return true;
+		}
+		return fail_407(r, SL_E_PROXY_AUTH, index, res, ch.scheme);
+	}
+	if (r->pauth_preempt && pa) {
+		/* Stale, or the proxy forgot us (a restart): the entry goes unless
+		 * its nonce is merely stale. */
+		if (sl_proxy_auth_refresh(pa, hop, f, n) == 0 && r->pstale_rounds < 2 &&
+		    sl__reply_replayable(r)) {
+			r->pstale_rounds++;
+			return true;
+		}
+	}
+	if (sel < 0)
+		return fail_407(r, SL_E_PROXY_AUTH_REQUIRED, index, res, ch.scheme);
+	if (!(a = pauth_state(r)))
+		return fail_407(r, SL_E_NOMEM, index, res, ch.scheme);
+	a->ch = ch;
+	a->ch.scheme_name = sl_slice_cstr(sl_auth_scheme_name(ch.scheme));
+	a->ch.token68 = SL_SLICE_NULL;
+	a->ch.domain = SL_SLICE_NULL;
+	a->digest = ch.scheme == SL_AUTH_DIGEST;
+	if (a->digest && sl_auth_digest_init(&a->st, &ch, NULL, NULL) < 0)
+		return fail_407(r, SL_E_PROXY_AUTH, index, res, ch.scheme);
+	if (!sl__reply_replayable(r)) {
+		/* This body is gone; the next request carries the answer at once
+		 * (a wrong password shows there). */
+		if (pa && pa->learned)
+			pa->learned(pa, hop, &a->ch, a->digest ? &a->st : NULL);
+		return fail_407(r, SL_E_PROXY_AUTH_BODY, index, res, ch.scheme);
+	}
+	r->pauth_answered = true;
+	return true;
+}
+
 /* ---- public ---- */
 
 void sl_reply_pause(sl_reply *r)
@@ -531,10 +678,28 @@ void sl_reply_get_stats(const sl_reply *r, sl_reply_stats *out)
 void sl_reply_get_error(const sl_reply *r, sl_reply_error *out)
 {
 	check(r);
+	memset(out, 0, sizeof *out);
 	out->code = r->err;
 	out->proxy = r->err_proxy;
 	out->hop = r->err_hop;
 	out->phase = r->err ? r->phase : SL_PHASE_NONE;
+	if (r->err && r->err_status) {
+		out->status = r->err_status;
+		snprintf(out->status_line, sizeof out->status_line, "%s", r->err_line);
+		snprintf(out->scheme, sizeof out->scheme, "%s", r->err_scheme);
+	}
+}
+
+size_t sl_reply_route_index(const sl_reply *r)
+{
+	check(r);
+	return r->alt_idx;
+}
+
+bool sl_reply_forwarded(const sl_reply *r)
+{
+	check(r);
+	return r->fwd;
 }
 
 const char *sl_reply_phase_name(enum sl_reply_phase p)

@@ -70,12 +70,21 @@ enum sl_reply_phase {
 	SL_PHASE_LOCAL,     /* data: and file: URLs */
 };
 
-/* Why a reply failed: the code (sl_strerror()), which side, which hop. */
+/* Longest status line and scheme name an sl_reply_error keeps. */
+#define SL_REPLY_STATUS_MAX 64
+#define SL_REPLY_SCHEME_MAX 16
+
+/* Why a reply failed: the code (sl_strerror()), which side, which hop, and
+ * what an HTTP proxy hop answered when it refused. */
 typedef struct sl_reply_error {
 	int code;                   /* 0 when the reply succeeded or still runs */
 	bool proxy;                 /* a hop of the route failed, not the target */
-	int hop;                    /* hop index for connect errors, else -1 */
+	int hop;                    /* hop index for connect and proxy errors, else -1 */
 	enum sl_reply_phase phase;
+	int status;                 /* a proxy hop's refusing status (CONNECT's answer,
+	                               or a forwarding proxy's 407), else 0 */
+	char status_line[SL_REPLY_STATUS_MAX]; /* "407 Proxy Authentication Required" */
+	char scheme[SL_REPLY_SCHEME_MAX];      /* a 407's scheme: "Basic", "Digest", or "" */
 } sl_reply_error;
 
 typedef struct sl_reply_stats {
@@ -160,6 +169,14 @@ void sl_reply_get_stats(const sl_reply *r, sl_reply_stats *out);
 
 /* Fills *out with the error detail (code 0 when none). */
 void sl_reply_get_error(const sl_reply *r, sl_reply_error *out);
+
+/* Which of the request's routes (sl_request.nroutes) the reply's current
+ * or last attempt went through: 0 for the first, or for a single route. */
+size_t sl_reply_route_index(const sl_reply *r);
+
+/* Whether the reply's current or last attempt was sent to a forwarding
+ * proxy in absolute form (a plain-http request over a forward hop). */
+bool sl_reply_forwarded(const sl_reply *r);
 
 /* Returns a name for a phase ("connect", "send"...). */
 const char *sl_reply_phase_name(enum sl_reply_phase p);

@@ -23,6 +23,7 @@
 #include "client/scheme.h"
 #include "core/auth.h"
 #include "core/buf.h"
+#include "engines/chain.h"
 
 #define SL__REPLY_MAGIC 0x52504c59u /* "RPLY" */
 
@@ -40,6 +41,14 @@ struct sl__reply_auth {
 	enum sl_auth_scheme scheme;
 	sl_auth_digest_state st;
 	char realm[SL_AUTH_REALM_MAX];
+};
+
+/* The same for a forwarding proxy's 407 (allocated on the first one): the
+ * challenge answered, kept for the credential cache once it is accepted. */
+struct sl__reply_pauth {
+	sl_auth_challenge ch;
+	sl_auth_digest_state st;
+	bool digest;
 };
 
 struct sl_reply {
@@ -69,7 +78,15 @@ struct sl_reply {
 	enum sl_priority prio;
 	sl_request_body body;
 	uint64_t fb_timeout_ms, rd_timeout_ms;
-	const sl_route *conn_route;         /* the caller's, during sl_manager_send() only */
+	const sl_route *conn_route;         /* the route for sl__conn_get(): the caller's
+	                                       during sl_manager_send(), else one of alts */
+	sl_route *alts;                     /* copies of the caller's routes when there are
+	                                       several (in alt_buf), else NULL */
+	size_t nalts, alt_idx;              /* how many; the one in use */
+	char *alt_buf;                      /* routes, hops and strings; kept when recycled */
+	size_t alt_cap;
+	bool fwd;                           /* sent in absolute form to a forwarding proxy */
+	sl_slice abs_target;                /* the absolute-form request-target, in store */
 
 	/* The current attempt's head and body. */
 	char *head;
@@ -103,6 +120,11 @@ struct sl_reply {
 	bool err_proxy;
 	int err_hop;
 	enum sl_reply_phase phase;
+	int err_status;                     /* a refusing proxy's status, 0 if none */
+	char err_line[SL_REPLY_STATUS_MAX];
+	char err_scheme[SL_REPLY_SCHEME_MAX];
+	int swallow_err;                    /* with swallow: finish with this error after
+	                                       the response instead of sending again */
 	uint64_t bytes_sent, bytes_received, body_bytes;
 	ev_tstamp t_start, t_first, t_done;
 
@@ -111,6 +133,10 @@ struct sl_reply {
 	bool auth_answered;
 	bool auth_preempt;                  /* the head carries cached credentials */
 	unsigned auth_rounds, stale_rounds;
+	struct sl__reply_pauth *pauth;      /* a forwarding proxy's challenge we answer */
+	bool pauth_answered;
+	bool pauth_preempt;                 /* the head carries cached proxy credentials */
+	unsigned pstale_rounds;
 
 	/* Local schemes. */
 	sl__task task;
@@ -141,6 +167,35 @@ void sl__reply_finish(sl_reply *r, int err);
 
 /* Records the detail of an error before sl__reply_finish(). */
 void sl__reply_set_error(sl_reply *r, int err, bool proxy, int hop, enum sl_reply_phase ph);
+
+/* Records a connect's failure e (with the status a proxy answered) before
+ * sl__reply_finish(). */
+void sl__reply_set_chain_error(sl_reply *r, const sl_chain_err *e);
+
+/* Copies routes[0..n) into r->alts (when n > 1), each with its hops and
+ * strings, in r->alt_buf. Returns 0 or SL_E_NOMEM. */
+int sl__reply_copy_routes(sl_reply *r, const sl_route *routes, size_t n);
+
+/* Points r->conn_route at route i of r (or at route, the caller's only
+ * one) and sets r->fwd for it. */
+void sl__reply_use_route(sl_reply *r, const sl_route *route);
+
+/*
+ * A forwarding proxy's response head to r: answers a 407 with the hop's
+ * credentials, adopts a stale nonce, or records why it cannot
+ * (r->swallow_err); remembers accepted credentials. Returns true when the
+ * response is to be read silently (then sent again, or failed with
+ * swallow_err). hop is the forwarding proxy's hop, index its place in the
+ * route.
+ */
+bool sl__reply_proxy_auth_on_head(sl_reply *r, const sl_http_response *res, const sl_hop *hop,
+				  int index);
+
+/* Writes the Proxy-Authorization value of r's next attempt to the
+ * forwarding proxy hop into out (cap bytes): the answer to its challenge,
+ * or what the proxy credential cache sends preemptively. Returns the
+ * length, or 0 when there is none. */
+int sl__reply_put_proxy_auth(sl_reply *r, const sl_hop *hop, char *out, size_t cap);
 
 /* Builds the head of the next attempt into r->head (request line, Host,
  * fields, User-Agent, Authorization, Cookie, framing, Expect) and queues a

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "client/channel_internal.h"
 #include "client/cookie_jar.h"
 #include "client/reply_internal.h"
 #include "core/err.h"
@@ -134,6 +135,90 @@ static int check_body(const sl_request_body *b)
 	return SL_E_INVAL;
 }
 
+/* Whether any of the n routes ends at a forwarding proxy. */
+static bool any_forward(const sl_route *routes, size_t n)
+{
+	for (size_t i = 0; routes && i < n; i++)
+		if (routes[i].n && routes[i].hops[routes[i].n - 1].forward)
+			return true;
+	return false;
+}
+
+static size_t str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+static const char *keep_str(char **at, const char *s)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = *at;
+	memcpy(d, s, strlen(s) + 1);
+	*at += strlen(s) + 1;
+	return d;
+}
+
+int sl__reply_copy_routes(sl_reply *r, const sl_route *routes, size_t n)
+{
+	size_t need = n * sizeof(sl_route), nhops = 0;
+	sl_route *out;
+	sl_hop *hops;
+	char *at;
+
+	r->alts = NULL;
+	r->nalts = 0;
+	r->alt_idx = 0;
+	if (n < 2)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		nhops += routes[i].n;
+		need += str_size(routes[i].name);
+		for (size_t k = 0; k < routes[i].n; k++) {
+			const sl_hop *h = &routes[i].hops[k];
+			need += str_size(h->host) + str_size(h->user) + str_size(h->password) +
+				str_size(h->tls_server_name) + str_size(h->label);
+		}
+	}
+	need += nhops * sizeof(sl_hop);
+	if (need > r->alt_cap) {
+		char *b = realloc(r->alt_buf, need);
+		if (!b)
+			return SL_E_NOMEM;
+		r->alt_buf = b;
+		r->alt_cap = need;
+	}
+	out = (sl_route *)(void *)r->alt_buf;
+	hops = (sl_hop *)(void *)(out + n);
+	at = (char *)(hops + nhops);
+	for (size_t i = 0; i < n; i++) {
+		out[i].hops = routes[i].n ? hops : NULL;
+		out[i].n = routes[i].n;
+		out[i].name = keep_str(&at, routes[i].name);
+		for (size_t k = 0; k < routes[i].n; k++, hops++) {
+			const sl_hop *h = &routes[i].hops[k];
+			*hops = *h;
+			hops->host = keep_str(&at, h->host);
+			hops->user = keep_str(&at, h->user);
+			hops->password = keep_str(&at, h->password);
+			hops->tls_server_name = keep_str(&at, h->tls_server_name);
+			hops->label = keep_str(&at, h->label);
+		}
+	}
+	r->alts = out;
+	r->nalts = n;
+	return 0;
+}
+
+void sl__reply_use_route(sl_reply *r, const sl_route *route)
+{
+	r->conn_route = route;
+	r->fwd = route && route->n && route->hops[route->n - 1].forward && r->scheme &&
+		 r->scheme->network && !r->scheme->tls;
+}
+
 int sl__request_copy(sl_reply *r, const sl_request *rq)
 {
 	const char *method = rq->method ? rq->method : "GET";
@@ -162,6 +247,9 @@ int sl__request_copy(sl_reply *r, const sl_request *rq)
 	need = ulen + 1 + mlen + 1 + ulen + 3 + ulen + 10 + ulen + 1 + flen + 1 +
 	       (rq->user ? strlen(rq->user) : ulen) + 1 +
 	       (rq->password ? strlen(rq->password) : ulen) + 1;
+	/* The absolute form for a forwarding proxy: scheme, "://", Host, target. */
+	if (any_forward(rq->route, rq->nroutes ? rq->nroutes : 1))
+		need += 8 + ulen + 10 + ulen + 3 + 1;
 	if (need > r->store_cap) {
 		char *s = realloc(r->store, need);
 		if (!s)
@@ -267,10 +355,27 @@ int sl__request_copy(sl_reply *r, const sl_request *rq)
 	r->fields.n = (size_t)(at - r->fields.p);
 	*at = '\0';
 
+	r->abs_target = SL_SLICE_NULL;
+	if (r->scheme->network && !r->scheme->tls &&
+	    any_forward(rq->route, rq->nroutes ? rq->nroutes : 1)) {
+		char *p = at;
+		memcpy(p, "http://", 7);
+		p += 7;
+		memcpy(p, r->hostport.p, r->hostport.n);
+		p += r->hostport.n;
+		memcpy(p, r->target.p, r->target.n);
+		p += r->target.n;
+		*p = '\0';
+		r->abs_target = sl_slice_make(at, (size_t)(p - at));
+		at = p + 1;
+	}
+
 	r->flags = rq->flags;
 	r->prio = rq->priority;
 	r->body = rq->body;
-	r->conn_route = rq->route;
+	if ((rc = sl__reply_copy_routes(r, rq->route, rq->nroutes)) < 0)
+		return rc;
+	sl__reply_use_route(r, r->alts ? &r->alts[0] : rq->route);
 	if (r->body.kind == SL_BODY_SRC_NONE)
 		r->body.length = 0;
 	if (r->expect && r->body.kind == SL_BODY_SRC_NONE)
@@ -336,16 +441,35 @@ static int put_auth(sl_reply *r)
 		if (r->auth->scheme == SL_AUTH_BASIC)
 			n = sl_auth_basic(&cred, v, sizeof v);
 		else
-			n = sl_auth_digest_respond(&r->auth->st, &cred, r->method, r->target, v,
-						   sizeof v);
+			n = sl_auth_digest_respond(&r->auth->st, &cred, r->method,
+						   r->fwd ? r->abs_target : r->target, v, sizeof v);
 	} else if (!(r->flags & SL_REQ_NO_AUTH_CACHE)) {
 		n = sl_auth_cache_preempt(m->auth, r->hostz, r->url.port, r->target, r->method,
-					  r->target, v, sizeof v);
+					  r->fwd ? r->abs_target : r->target, v, sizeof v);
 		r->auth_preempt = n > 0;
 	}
 	if (n <= 0)
 		return 0;   /* nothing to send, or it cannot be sent: go without */
 	if (hputs(r, "Authorization: ") || hput(r, v, (size_t)n) || hputs(r, "\r\n"))
+		return SL_E_NOMEM;
+	return 0;
+}
+
+/* Proxy-Authorization for a forwarding proxy: never the caller's (a
+ * request's own Proxy-Authorization is meant for no proxy of ours and is
+ * a hop-by-hop field the caller should have removed). */
+static int put_proxy_auth(sl_reply *r)
+{
+	char v[2048];
+	int n;
+
+	if (!r->fwd || !r->ch || !r->ch->conn || !r->ch->conn->route.n)
+		return 0;
+	n = sl__reply_put_proxy_auth(r, &r->ch->conn->route.hops[r->ch->conn->route.n - 1], v,
+				     sizeof v);
+	if (n <= 0)
+		return 0;
+	if (hputs(r, "Proxy-Authorization: ") || hput(r, v, (size_t)n) || hputs(r, "\r\n"))
 		return SL_E_NOMEM;
 	return 0;
 }
@@ -422,7 +546,7 @@ int sl__request_build(sl_reply *r)
 	r->head_len = r->head_off = 0;
 	rc |= hslice(r, r->method);
 	rc |= hputs(r, " ");
-	rc |= hslice(r, r->target);
+	rc |= hslice(r, r->fwd ? r->abs_target : r->target);
 	rc |= hputs(r, " HTTP/1.1\r\n");
 	if (!r->has_host) {
 		rc |= hputs(r, "Host: ");
@@ -437,7 +561,8 @@ int sl__request_build(sl_reply *r)
 	}
 	if (rc)
 		return SL_E_NOMEM;
-	if ((rc = put_auth(r)) < 0 || (rc = put_cookie(r)) < 0 || (rc = put_framing(r)) < 0)
+	if ((rc = put_auth(r)) < 0 || (rc = put_proxy_auth(r)) < 0 || (rc = put_cookie(r)) < 0 ||
+	    (rc = put_framing(r)) < 0)
 		return rc;
 	if (r->expect && hputs(r, "Expect: 100-continue\r\n"))
 		return SL_E_NOMEM;

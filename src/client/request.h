@@ -5,8 +5,14 @@
  * everything it keeps out of it before sl_manager_send() returns, except
  * what the body description points at: a memory body, a file descriptor,
  * and a pull callback's state must stay valid until the reply is done (its
- * on_done has run, or it was aborted). A route is copied too. Nothing here
+ * on_done has run, or it was aborted). Routes are copied too. Nothing here
  * allocates, and the struct may live on the caller's stack.
+ *
+ * A route whose last hop is an HTTP(S) proxy marked forward (sl_hop) sends
+ * plain http:// requests to that proxy in absolute form, over connections
+ * to the proxy that any target host may reuse, with Proxy-Authorization
+ * from the hop's credentials (answering its 407, then preemptively);
+ * https:// requests always tunnel through every hop with CONNECT.
  *
  * Bodies come four ways: from memory, from a file range (sent with
  * sendfile(2) when no TLS layer is in the way), pulled through a callback
@@ -79,7 +85,11 @@ typedef struct sl_request {
 	                           when absent; Content-Length, Transfer-Encoding and
 	                           Expect are the manager's and ignored here */
 	size_t nheaders;
-	const sl_route *route;  /* NULL: direct; copied */
+	const sl_route *route;  /* NULL: direct; copied (with nroutes: an array) */
+	size_t nroutes;         /* alternatives in route[0..nroutes), 0 or 1 for one:
+	                           when a proxy hop of one fails before anything
+	                           reached the target, the request moves to the
+	                           next (see sl_reply_route_index()) */
 	enum sl_priority priority;
 	unsigned flags;         /* SL_REQ_* */
 	const char *user;       /* credentials for a 401; NULL: from the URL's userinfo */

@@ -99,11 +99,14 @@ int sl_route_buf_add_url(sl_route_buf *b, const char *url)
 
 int sl_route_buf_add_upstream(sl_route_buf *b, const sl_conf_upstream *u)
 {
-	sl_hop *h;
-
 	if (b->n == SL_ROUTE_MAX_HOPS)
 		return SL_E_LIMIT;
-	h = &b->hops[b->n++];
+	sl_hop_from_upstream(&b->hops[b->n++], u);
+	return 0;
+}
+
+void sl_hop_from_upstream(sl_hop *h, const sl_conf_upstream *u)
+{
 	memset(h, 0, sizeof *h);
 	switch (u->type) {
 	case SL_CONF_UP_HTTP:
@@ -127,8 +130,9 @@ int sl_route_buf_add_upstream(sl_route_buf *b, const sl_conf_upstream *u)
 	}
 	h->tls_verify = u->tls.verify;
 	h->tls_server_name = u->tls.server_name && u->tls.server_name[0] ? u->tls.server_name : NULL;
+	h->forward = u->mode == SL_CONF_MODE_FORWARD &&
+		     (u->type == SL_CONF_UP_HTTP || u->type == SL_CONF_UP_HTTPS);
 	h->label = u->name;
-	return 0;
 }
 
 int sl_route_buf_add_chain(sl_route_buf *b, const sl_conf_chain *c)
@@ -144,6 +148,7 @@ void sl_route_buf_route(const sl_route_buf *b, sl_route *r)
 {
 	r->hops = b->n ? b->hops : NULL;
 	r->n = b->n;
+	r->name = NULL;
 }
 
 /* Does one NO_PROXY entry (n bytes, trimmed) exclude host? */

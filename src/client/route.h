@@ -43,13 +43,19 @@ int sl_route_buf_add_url(sl_route_buf *b, const char *url);
 
 /*
  * Appends the hops of a configured upstream (via: one hop) or chain (its
- * hops in order). Strings point into the configuration, which must outlive
+ * hops in order); an http or https upstream of mode "forward" gives a
+ * forward hop. Strings point into the configuration, which must outlive
  * b. Returns 0 or SL_E_LIMIT.
  */
 int sl_route_buf_add_upstream(sl_route_buf *b, const sl_conf_upstream *u);
 int sl_route_buf_add_chain(sl_route_buf *b, const sl_conf_chain *c);
 
-/* Makes r describe the hops in b (no copy: r points into b). */
+/* Fills *h with the hop of configured upstream u, as the functions above
+ * do (strings point into the configuration). */
+void sl_hop_from_upstream(sl_hop *h, const sl_conf_upstream *u);
+
+/* Makes r describe the hops in b (no copy: r points into b), without a
+ * name. */
 void sl_route_buf_route(const sl_route_buf *b, sl_route *r);
 
 /*

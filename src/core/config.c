@@ -598,8 +598,10 @@ const sl__config_kind sl__config_k_bool = {set_bool, dump_bool};
 const sl__config_kind sl__config_k_string = {set_string, dump_string};
 const sl__config_kind sl__config_k_secret = {set_string, dump_secret};
 static const sl__config_kind k_size = {set_size, dump_size};
-static const sl__config_kind k_duration = {set_duration, dump_duration};
-static const sl__config_kind k_uint = {set_uint, dump_uint};
+const sl__config_kind sl__config_k_duration = {set_duration, dump_duration};
+const sl__config_kind sl__config_k_uint = {set_uint, dump_uint};
+#define k_duration sl__config_k_duration
+#define k_uint sl__config_k_uint
 const sl__config_kind sl__config_k_port = {set_port, dump_port};
 const sl__config_kind sl__config_k_enum = {set_enum, dump_enum};
 static const sl__config_kind k_workers = {set_workers, dump_workers};
@@ -729,15 +731,15 @@ static const sl__config_field root_fields[] = {
 	{FLD(sl_config, "limits", sl__config_k_object, limits, "{}"), .aux = &limits_table},
 	{FLD(sl_config, "upstreams", sl__config_k_upstreams, upstreams, "{}")},
 	{FLD(sl_config, "chains", sl__config_k_chains, chains, "{}")},
-	{FLD(sl_config, "routes", sl__config_k_routes, routes, "[{\"via\": \"direct\"}]"),
-	 .flags = SL__CONFIG_NONEMPTY},
+	{FLD(sl_config, "routes", sl__config_k_routes, routes, "[{\"via\": \"direct\"}]")},
 	{FLD(sl_config, "upstream_from_env", sl__config_k_bool, upstream_from_env, "false")},
+	{FLD(sl_config, "health", sl__config_k_object, health, "{}"), .aux = &sl__config_health_table},
 	{FLD(sl_config, "log", sl__config_k_object, log, "{}"), .aux = &log_table},
 	{FLD(sl_config, "admin", sl__config_k_object, admin, "{}"), .aux = &admin_table},
 	{FLD(sl_config, "tls", sl__config_k_object, tls, "{}"), .aux = &tls_table},
 	END,
 };
-static const sl__config_table root_table = {root_fields, NULL, NULL};
+static const sl__config_table root_table = {root_fields, sl__config_routing_post, NULL};
 
 /* True for "//", the comment key every object accepts. */
 bool sl__config_is_comment_key(const char *key)

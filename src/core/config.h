@@ -152,6 +152,10 @@ typedef struct sl_conf_upstreams {
 	size_t n;
 } sl_conf_upstreams;
 
+/* The most hops a chain has, and entries a route's via lists. */
+#define SL_CONF_MAX_HOPS 8
+#define SL_CONF_MAX_VIA 8
+
 typedef struct sl_conf_hops {
 	const sl_conf_upstream **v; /* point into sl_config.upstreams */
 	size_t n;                   /* at least 1 */
@@ -221,6 +225,23 @@ typedef struct sl_conf_routes {
 	size_t n; /* at least 1; the first matching rule wins */
 } sl_conf_routes;
 
+/* When an upstream or chain counts as down and for how long (see
+ * docs/config.md, "health"). */
+typedef struct sl_conf_health {
+	unsigned down_after;   /* proxy failures in a row that mark it down */
+	uint64_t retry_ms;     /* how long it stays down the first time */
+	uint64_t max_retry_ms; /* the cap of that time, doubled at each failed retry */
+} sl_conf_health;
+
+/* The proxies of the process's environment (upstream_from_env), read when
+ * the file is loaded: each an upstream named after its variable
+ * ("env:https_proxy"), NULL when none is set. */
+typedef struct sl_conf_env {
+	const sl_conf_upstream *http;  /* for http:// requests */
+	const sl_conf_upstream *https; /* for https:// requests and CONNECT */
+	const char *no_proxy;          /* NO_PROXY's value, or NULL */
+} sl_conf_env;
+
 typedef enum sl_conf_log_format {
 	SL_CONF_LOG_SQUID,
 	SL_CONF_LOG_JSON,
@@ -266,8 +287,10 @@ typedef struct sl_config {
 	sl_conf_limits limits;
 	sl_conf_upstreams upstreams;
 	sl_conf_chains chains;
-	sl_conf_routes routes;
+	sl_conf_routes routes;         /* may be empty when upstream_from_env */
 	bool upstream_from_env;
+	sl_conf_env env;               /* upstream_from_env: what the environment set */
+	sl_conf_health health;
 	sl_conf_log log;
 	sl_conf_admin admin;
 	sl_conf_tls tls;

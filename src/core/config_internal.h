@@ -201,4 +201,15 @@ extern const sl__config_kind sl__config_k_bool, sl__config_k_string, sl__config_
 /* Kinds of config_routing.c, for the top-level table. */
 extern const sl__config_kind sl__config_k_upstreams, sl__config_k_chains, sl__config_k_routes;
 
+/* More kinds of config.c: durations in milliseconds, unsigned integers. */
+extern const sl__config_kind sl__config_k_duration, sl__config_k_uint;
+
+/* The "health" object's table (config_routing.c). */
+extern const sl__config_table sl__config_health_table;
+
+/* The top level's cross-field rules of routing (config_routing.c): routes
+ * may be empty only with upstream_from_env, which reads the environment's
+ * proxies now. */
+int sl__config_routing_post(sl__config_ctx *c, json_t *obj, void *base);
+
 #endif

@@ -343,17 +343,36 @@ static json_t *pct_decode(const char *s, size_t n)
 	return j;
 }
 
+/* A proxy URL as errors may show it: its user information replaced by
+ * "***", so a password never reaches a message. */
+static const char *safe_url(const char *s, char *buf, size_t cap)
+{
+	const char *sep = strstr(s, "://"), *auth = sep ? sep + 3 : s;
+	const char *end = auth + strcspn(auth, "/?#"), *at = NULL;
+
+	for (const char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at)
+		snprintf(buf, cap, "\"%.*s***@%s\"", (int)(auth - s), s, at + 1);
+	else
+		snprintf(buf, cap, "\"%s\"", s);
+	return buf;
+}
+
 /*
  * The URL shorthand "scheme://[user[:password]@]host[:port][/]": becomes
  * the equivalent object, loaded with the upstream table, so both forms get
- * the same defaults and checks. Errors point at the string.
+ * the same defaults and checks. Errors point at the string (which is s,
+ * NUL-terminated) and never show its password.
  */
-static int upstream_url(sl__config_ctx *c, json_t *v, sl_conf_upstream *u)
+static int upstream_url_text(sl__config_ctx *c, const char *s, sl_conf_upstream *u)
 {
-	const char *s = json_string_value(v), *sep = strstr(s, "://");
+	const char *sep = strstr(s, "://");
 	const char *rest, *end, *at = NULL;
 	json_t *obj = json_object(), *auth;
 	int type = -1, rc;
+	char shown[160];
 	if (!obj)
 		return sl__config_oom(c);
 	for (int i = 0; sep && upstream_types[i]; i++)
@@ -410,7 +429,13 @@ bad:
 	json_decref(obj);
 	return sl__config_fail(
 		c, SL_E_CONF_VALUE,
-		"expected a URL like \"http://proxy.example:3128\" or an object, got %s", GOT(v));
+		"expected a URL like \"http://proxy.example:3128\" or an object, got %s",
+		safe_url(s, shown, sizeof shown));
+}
+
+static int upstream_url(sl__config_ctx *c, json_t *v, sl_conf_upstream *u)
+{
+	return upstream_url_text(c, json_string_value(v), u);
 }
 
 /* An upstream or chain name, checked at its key. */
@@ -511,6 +536,9 @@ static int chain_hops(sl__config_ctx *c, json_t *v, sl_conf_chain *ch, json_t *c
 	size_t n = json_array_size(v);
 	if (n == 0)
 		return sl__config_fail(c, SL_E_CONF_VALUE, "must list at least one upstream");
+	if (n > SL_CONF_MAX_HOPS)
+		return sl__config_fail(c, SL_E_CONF_VALUE, "at most %d hops, got %zu",
+				       SL_CONF_MAX_HOPS, n);
 	ch->hops.v = sl__config_alloc_array(c, n, sizeof *ch->hops.v);
 	if (!ch->hops.v)
 		return sl__config_oom(c);
@@ -643,6 +671,9 @@ static int set_via(sl__config_ctx *c, json_t *v, void *dst, const sl__config_fie
 	if (!json_is_array(v))
 		return sl__config_fail(c, SL_E_CONF_TYPE,
 				       "expected a name or an array of names, got %s", GOT(v));
+	if (json_array_size(v) > SL_CONF_MAX_VIA)
+		return sl__config_fail(c, SL_E_CONF_VALUE, "at most %d entries, got %zu",
+				       SL_CONF_MAX_VIA, json_array_size(v));
 	int rc = sl__config_array(c, v, f, "names", sizeof *l->v, &arr, &l->n, elem_via);
 	l->v = rc ? NULL : arr;
 	return rc;
@@ -785,3 +816,128 @@ static const sl__config_field route_fields[] = {
 	END,
 };
 static const sl__config_table route_table = {route_fields, NULL, route_shown};
+
+/* ---- Health ------------------------------------------------------------ */
+
+static int post_health(sl__config_ctx *c, json_t *obj, void *base)
+{
+	const sl_conf_health *h = base;
+	char a[32], b[32];
+
+	(void)obj;
+	if (h->max_retry_ms >= h->retry_ms)
+		return 0;
+	sl_format_duration(h->retry_ms, a, sizeof a);
+	sl_format_duration(h->max_retry_ms, b, sizeof b);
+	return sl__config_fail_in(c, "max_retry", SL_E_CONF_VALUE,
+				  "must not be shorter than health.retry (%s), got \"%s\"", a, b);
+}
+
+#define DAY_MS 86400000ull
+
+static const sl__config_field health_fields[] = {
+	{FLD(sl_conf_health, "down_after", sl__config_k_uint, down_after, "1"), .min = 1,
+	 .max = 100},
+	{FLD(sl_conf_health, "retry", sl__config_k_duration, retry_ms, "\"5s\""), .min = 1,
+	 .max = DAY_MS},
+	{FLD(sl_conf_health, "max_retry", sl__config_k_duration, max_retry_ms, "\"5m\""),
+	 .min = 1, .max = DAY_MS},
+	END,
+};
+const sl__config_table sl__config_health_table = {health_fields, post_health, NULL};
+
+/* ---- The environment's proxies ---------------------------------------- */
+
+static const char *env_value(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+/* The first of the variables that is set and not empty; its name in *var. */
+static const char *env_first(const char *const *names, const char **var)
+{
+	for (size_t i = 0; names[i]; i++) {
+		const char *v = env_value(names[i]);
+		if (v) {
+			*var = names[i];
+			return v;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Turns the proxy URL of variable var into an upstream named "env:VAR"
+ * (a name no file can give: ':' is not allowed there). A URL without a
+ * scheme is an HTTP proxy, as curl reads it. Errors are reported at
+ * upstream_from_env and name the variable, never its password.
+ */
+static int env_upstream(sl__config_ctx *c, const char *var, const char *value,
+			const sl_conf_upstream **out)
+{
+	sl_conf_upstream *u = sl__config_alloc_array(c, 1, sizeof *u);
+	char name[64], *url;
+	size_t n = strlen(value);
+	int rc;
+
+	if (!u)
+		return sl__config_oom(c);
+	snprintf(name, sizeof name, "env:%s", var);
+	if (!(u->name = sl__config_dupn(c, name, strlen(name))))
+		return sl__config_oom(c);
+	url = malloc(n + sizeof "http://");
+	if (!url)
+		return sl__config_oom(c);
+	snprintf(url, n + sizeof "http://", "%s%s", strstr(value, "://") ? "" : "http://", value);
+	sl__config_push_key(c, "upstream_from_env");
+	rc = upstream_url_text(c, url, u);
+	sl__config_pop(c);
+	free(url);
+	if (rc) {
+		/* Say where the URL came from. */
+		char msg[sizeof c->err->message];
+		snprintf(msg, sizeof msg, "environment variable %.32s: %.400s", var,
+			 c->err->message);
+		snprintf(c->err->message, sizeof c->err->message, "%s", msg);
+		snprintf(c->err->text, sizeof c->err->text, "%.300s:%u: upstream_from_env: %.500s",
+			 c->name, c->err->line, msg);
+		return rc;
+	}
+	*out = u;
+	return 0;
+}
+
+int sl__config_routing_post(sl__config_ctx *c, json_t *obj, void *base)
+{
+	static const char *const http_vars[] = {"http_proxy", "HTTP_PROXY", "all_proxy",
+						"ALL_PROXY", NULL};
+	static const char *const https_vars[] = {"https_proxy", "HTTPS_PROXY", "all_proxy",
+						 "ALL_PROXY", NULL};
+	static const char *const no_vars[] = {"no_proxy", "NO_PROXY", NULL};
+	sl_config *cfg = base;
+	const char *var, *v;
+	int rc;
+
+	if (!cfg->upstream_from_env) {
+		if (cfg->routes.n == 0)
+			return sl__config_fail_in(c, "routes", SL_E_CONF_VALUE,
+						  "must not be empty (unless upstream_from_env is "
+						  "true)");
+		return 0;
+	}
+	/* Without rules of its own, every request takes the environment's
+	 * route: the default rule would send everything direct. */
+	if (!json_object_get(obj, "routes")) {
+		cfg->routes.v = NULL;
+		cfg->routes.n = 0;
+	}
+	if ((v = env_first(http_vars, &var)) && (rc = env_upstream(c, var, v, &cfg->env.http)))
+		return rc;
+	if ((v = env_first(https_vars, &var)) && (rc = env_upstream(c, var, v, &cfg->env.https)))
+		return rc;
+	if ((v = env_first(no_vars, &var)) &&
+	    !(cfg->env.no_proxy = sl__config_dupn(c, v, strlen(v))))
+		return sl__config_oom(c);
+	return 0;
+}

@@ -132,6 +132,7 @@ static const struct err_row rows[] = {
 	ROW(SL_E_TLS_CLOSED, "TLS connection closed without close_notify"),
 	ROW(SL_E_PROXY_DENIED, "the proxy's rules forbid reaching the next proxy"),
 	ROW(SL_E_PROXY_AUTH_RECONNECT, "proxy asked for credentials and closed: retry on a new connection"),
+	ROW(SL_E_PROXY_AUTH_BODY, "proxy asked for credentials for a request whose body cannot be sent again"),
 
 	ROW(SL_E_TARGET_NOT_FOUND, "host not found"),
 	ROW(SL_E_TARGET_REFUSED, "connection refused"),

@@ -134,6 +134,8 @@ enum sl_err {
 	SL_E_TLS_CLOSED = -1724,               /* TLS connection closed without close_notify */
 	SL_E_PROXY_DENIED = -1725,             /* a proxy's rules forbid the next proxy hop (REP 2) */
 	SL_E_PROXY_AUTH_RECONNECT = -1726,     /* 407 on a closing connection: reconnect, send credentials */
+	SL_E_PROXY_AUTH_BODY = -1727,          /* a forwarding proxy's 407 to a request whose body
+	                                          cannot be sent twice */
 
 	/* Reaching the target through the last hop (-1800 .. -1899): target errors. */
 	SL_E_TARGET_NOT_FOUND = -1800,         /* the target's name does not resolve */

@@ -9,10 +9,14 @@
  *                    if socks5 without remote DNS] -> SOCKS5 or CONNECT
  *                    through hop i to hop i+1 (or to the target) -> i + 1
  *
+ * With opts.to_last_hop the walk ends after the last hop's TLS (if any),
+ * before its handshake: the stream then talks to that proxy itself.
+ *
  * Every failure goes through fail(), which closes what is open and calls
- * the user back once with the error, its hop and its side (proxy or
- * target). A CONNECT hop that answers 407 and then closes is retried once
- * on a new connection from the start, its credentials then sent at once.
+ * the user back once with the error, its hop, its side (proxy or target)
+ * and, when a CONNECT hop refused, its status line. A CONNECT hop that
+ * answers 407 and then closes is retried once on a new connection from the
+ * start, its credentials then sent at once.
  */
 #include "engines/chain.h"
 
@@ -87,7 +91,15 @@ static void next_of(const sl_chain_req *r, size_t i, const char **host, uint16_t
 	}
 }
 
-static void finish(sl_chain_req *r, sl_stream *s, int err, int hop, bool proxy)
+void sl_chain_err_set(sl_chain_err *e, int code, int hop, bool proxy)
+{
+	memset(e, 0, sizeof *e);
+	e->code = code;
+	e->hop = hop;
+	e->proxy = proxy;
+}
+
+static void finish(sl_chain_req *r, sl_stream *s, const sl_chain_err *e)
 {
 	sl_chain_cb cb = r->cb;
 	void *arg = r->arg;
@@ -95,12 +107,26 @@ static void finish(sl_chain_req *r, sl_stream *s, int err, int hop, bool proxy)
 	r->state = ST_DONE;
 	r->magic = 0;
 	free(r);
-	cb(s, err, hop, proxy, arg);
+	cb(s, e, arg);
+}
+
+/* Copies what a failed CONNECT layer on top of the stream knows. */
+static void connect_status(const sl_stream *s, sl_chain_err *e)
+{
+	const sl_layer *l = s->top;
+
+	if (!sl_connect_layer_is(l) || !sl_connect_layer_status_code(l))
+		return;
+	e->status = sl_connect_layer_status_code(l);
+	snprintf(e->status_line, sizeof e->status_line, "%s", sl_connect_layer_status(l));
+	snprintf(e->scheme, sizeof e->scheme, "%s", sl_connect_layer_asked_scheme(l));
 }
 
 /* The one exit for failures: closes what is open, reports once. */
 static void fail(sl_chain_req *r, int err, int hop, bool proxy)
 {
+	sl_chain_err e;
+
 	if (r->q) {
 		sl_dns_cancel(r->q);
 		r->q = NULL;
@@ -116,10 +142,14 @@ static void fail(sl_chain_req *r, int err, int hop, bool proxy)
 			hop = r->s->err_hop >= 0 ? r->s->err_hop : hop;
 			proxy = r->s->err_proxy;
 		}
+	}
+	sl_chain_err_set(&e, err, hop, proxy);
+	if (r->s) {
+		connect_status(r->s, &e);
 		sl_stream_close(r->s);
 		r->s = NULL;
 	}
-	finish(r, NULL, err, hop, proxy);
+	finish(r, NULL, &e);
 }
 
 static int dns_error(int err, bool proxy)
@@ -331,6 +361,12 @@ static void step(sl_chain_req *r)
 		push(r, l);
 		return;
 	case ST_HOP_RESOLVE:
+		if (r->opts.to_last_hop && last) {
+			/* The last hop is the peer: no handshake through it. */
+			r->state = ST_DONE;
+			step(r);
+			return;
+		}
 		next_of(r, r->hop, &host, &port);
 		if (h->type == SL_HOP_SOCKS5) {
 			/* SOCKS5 without remote DNS: this side resolves the name. */
@@ -373,9 +409,11 @@ static void step(sl_chain_req *r)
 		return;
 	case ST_DONE: {
 		sl_stream *s = r->s;
+		sl_chain_err ok;
 		r->s = NULL;
 		sl_stream_set_timeout(s, 0);
-		finish(r, s, 0, -1, false);
+		sl_chain_err_set(&ok, 0, -1, false);
+		finish(r, s, &ok);
 		return;
 	}
 	case ST_TCP:

@@ -10,7 +10,12 @@
  * Errors keep the split between proxy errors (a hop could not be reached,
  * refused us, timed out, spoke nonsense: SL_E_PROXY_*, SL_E_SOCKS_*, TLS
  * errors at a proxy hop) and target errors (the route worked, the target
- * did not: SL_E_TARGET_*, TLS errors at the target), with the hop index.
+ * did not: SL_E_TARGET_*, TLS errors at the target), with the hop index and,
+ * when an HTTP proxy hop answered CONNECT with a failure, its status.
+ *
+ * A connect may also end at the last hop itself (opts.to_last_hop): the
+ * stream then reaches a forwarding HTTP proxy (TLS to it included for an
+ * https hop), which takes plain-http requests in absolute form.
  */
 #ifndef SL_ENGINES_CHAIN_H
 #define SL_ENGINES_CHAIN_H
@@ -43,12 +48,16 @@ typedef struct sl_hop {
 	const char *password;
 	const char *tls_server_name; /* HTTPS hops: SNI and name to verify (default host) */
 	bool tls_verify;         /* HTTPS hops: verify the proxy's certificate */
+	bool forward;            /* HTTP(S) hop, last of its route: plain-http requests go
+	                            to it in absolute form instead of through CONNECT */
 	const char *label;       /* for logs and errors, e.g. the upstream's name */
 } sl_hop;
 
 typedef struct sl_route {
 	const sl_hop *hops;
 	size_t n;
+	const char *name;        /* for logs and health: the chain's or upstream's name,
+	                            or NULL */
 } sl_route;
 
 /* Decides whether the target may be reached at address a (the proxy's
@@ -69,12 +78,39 @@ typedef struct sl_connect_opts {
 	void *check_arg;
 	sl_stream_trace_cb trace;       /* -v tracing of each hop's handshake, or NULL */
 	void *trace_arg;
+	bool to_last_hop;               /* end at the route's last hop (a forwarding
+	                                   proxy) instead of tunnelling to host:port;
+	                                   ignored for a direct route */
 } sl_connect_opts;
 
-/* The outcome: s is the connected stream (the callee owns it) and err 0, or
- * s NULL and err the error, err_hop the hop it happened at (route->n means
- * the target itself) and proxy_err the side. */
-typedef void (*sl_chain_cb)(sl_stream *s, int err, int err_hop, bool proxy_err, void *arg);
+/* Longest status line and scheme name an sl_chain_err keeps, NUL included. */
+#define SL_CHAIN_STATUS_MAX 64
+#define SL_CHAIN_SCHEME_MAX 16
+
+/*
+ * How a connect ended. code is 0 on success, else the error; hop is the
+ * hop it happened at (the route's n means the target itself; -1 when none);
+ * proxy tells the side. When an HTTP proxy hop answered CONNECT with a
+ * failure, status is its status code and status_line its status line
+ * without the version ("503 Service Unavailable"), and for a 407 scheme
+ * names the scheme the proxy asked for ("Basic", "Digest"); otherwise 0
+ * and "". Never holds credentials.
+ */
+typedef struct sl_chain_err {
+	int code;
+	int hop;
+	bool proxy;
+	int status;
+	char status_line[SL_CHAIN_STATUS_MAX];
+	char scheme[SL_CHAIN_SCHEME_MAX];
+} sl_chain_err;
+
+/* The outcome: s is the connected stream (the callee owns it) and e->code
+ * 0, or s NULL and e the error. e is never NULL and lives during the call. */
+typedef void (*sl_chain_cb)(sl_stream *s, const sl_chain_err *e, void *arg);
+
+/* Fills *e as a failure with code at hop on side proxy, without status. */
+void sl_chain_err_set(sl_chain_err *e, int code, int hop, bool proxy);
 
 typedef struct sl_chain_req sl_chain_req;
 

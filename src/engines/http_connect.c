@@ -65,6 +65,7 @@ struct conn {
 	bool chunked;
 	int rounds;
 	int status;
+	enum sl_auth_scheme asked; /* the scheme of the last 407's challenge */
 	int err;
 	size_t req_len, req_off;
 	size_t have;
@@ -423,6 +424,7 @@ static int on_407(struct conn *c, const sl_http_response *res)
 
 	if (sel == SL_E_AUTH_NO_CHALLENGE || sel == SL_E_AUTH_SYNTAX)
 		return failf(c, SL_E_PROXY_PROTOCOL, "407 without a challenge we can parse");
+	c->asked = ch.scheme;
 	if (c->sent == SENT_ANSWER) {
 		if (!c->have_digest || ++c->rounds >= MAX_ROUNDS ||
 		    sl_auth_digest_refresh(&c->digest, res->fields, res->nfields,
@@ -704,4 +706,11 @@ const char *sl_connect_layer_status(const sl_layer *l)
 int sl_connect_layer_status_code(const sl_layer *l)
 {
 	return sl_connect_layer_is(l) ? as_conn(l)->status : 0;
+}
+
+const char *sl_connect_layer_asked_scheme(const sl_layer *l)
+{
+	if (!sl_connect_layer_is(l) || as_conn(l)->status != 407)
+		return "";
+	return sl_auth_scheme_name(as_conn(l)->asked);
 }

@@ -110,4 +110,9 @@ const char *sl_connect_layer_status(const sl_layer *l);
 /* The proxy's last status code, or 0 before one was read. */
 int sl_connect_layer_status_code(const sl_layer *l);
 
+/* When the proxy's last answer was a 407: the scheme its strongest
+ * challenge asked for ("Basic", "Digest", "Bearer", or "other" for a
+ * scheme this client does not speak). "" otherwise. */
+const char *sl_connect_layer_asked_scheme(const sl_layer *l);
+
 #endif

@@ -48,6 +48,8 @@ sl_admin_page sl_admin_route(const sl_config *cfg, const sl_addr *peer, sl_slice
 		return SL_ADMIN_HEALTH;
 	if (sl_slice_eq_cstr(rest, "/stats"))
 		return SL_ADMIN_STATS;
+	if (sl_slice_eq_cstr(rest, "/upstreams"))
+		return SL_ADMIN_UPSTREAMS;
 	return SL_ADMIN_UNKNOWN;
 }
 
@@ -98,7 +100,7 @@ int sl_admin_answer_page(sl_admin_page page, sl_slice host, int worker_id,
 	}
 	case SL_ADMIN_UNKNOWN:
 		out->status = 404;
-		n = snprintf(body, cap, "no such admin page: try /health or /stats\n");
+		n = snprintf(body, cap, "no such admin page: try /health, /stats or /upstreams\n");
 		break;
 	case SL_ADMIN_FORBIDDEN:
 		out->status = 403;

@@ -2,7 +2,8 @@
  * Requests to the proxy itself: an origin-form request ("GET /path") is not
  * something a forward proxy can forward, so it goes here. Under
  * admin.path_prefix (default "/__sluice") the admin pages answer: /health
- * ("ok") and /stats (the serving worker's counters as JSON), for clients in
+ * ("ok"), /stats (the serving worker's counters as JSON) and /upstreams (the
+ * state of every upstream and chain, health.h, as JSON), for clients in
  * admin.allow when admin.enabled; anything else gets 400 and a short text
  * telling a person who opened the proxy's address in a browser how to use
  * it. Routing is a pure function so it can be tested alone; answering
@@ -25,6 +26,8 @@ typedef enum sl_admin_page {
 	SL_ADMIN_STATS,         /* PREFIX/stats: 200, JSON counters */
 	SL_ADMIN_UNKNOWN,       /* another path under PREFIX: 404 */
 	SL_ADMIN_FORBIDDEN,     /* under PREFIX, but disabled or the client is not allowed: 403 */
+	SL_ADMIN_UPSTREAMS,     /* PREFIX/upstreams: 200, JSON health of upstreams and
+	                           chains (health.h; the session writes it) */
 } sl_admin_page;
 
 /*

@@ -6,7 +6,8 @@
  * next request would start. Upstream errors keep Qt's split: a name that
  * does not resolve, a refused or unreachable server, a TLS failure and a
  * server that closed or reset are 502; anything that timed out is 504; a
- * destination the rules refuse is 403.
+ * destination the rules refuse is 403. Proxy errors (a hop of the route
+ * failed) are 502, or 504 when it timed out, credentials included.
  */
 #include "server/errors.h"
 
@@ -162,9 +163,37 @@ static void upstream_side(int code, const char *result, sl_error_answer *a)
 	set(a, 502, "upstream failure", result, false);
 }
 
+/* A proxy hop of the route failed (the side the chain reported). */
+static void proxy_side(int code, const char *result, sl_error_answer *a)
+{
+	switch (code) {
+	case SL_E_PROXY_TIMEOUT:
+	case SL_E_DNS_TIMEOUT:
+	case SL_E_TIMEOUT:
+	case -ETIMEDOUT:
+		set(a, 504, "the upstream proxy timed out", result, false);
+		return;
+	case SL_E_NOMEM:
+		set(a, 503, "out of memory", result, false);
+		return;
+	case SL_E_PROXY_AUTH:
+	case SL_E_PROXY_AUTH_REQUIRED:
+	case SL_E_PROXY_AUTH_BODY:
+		set(a, 502, "upstream proxy authentication failed", result, false);
+		return;
+	}
+	set(a, 502, "the upstream proxy failed", result, false);
+}
+
 void sl_errors_map(int code, sl_err_side side, sl_error_answer *out)
 {
 	switch (side) {
+	case SL_SIDE_PROXY:
+		proxy_side(code, "TCP_MISS", out);
+		return;
+	case SL_SIDE_TUNNEL_PROXY:
+		proxy_side(code, "TCP_TUNNEL", out);
+		return;
 	case SL_SIDE_CLIENT:
 		client_side(code, out);
 		return;

@@ -17,6 +17,8 @@ typedef enum sl_err_side {
 	SL_SIDE_CLIENT,    /* the client's request: parsing, limits, timeouts */
 	SL_SIDE_UPSTREAM,  /* reaching or reading the origin (or a tunnel's target) */
 	SL_SIDE_TUNNEL,    /* a CONNECT tunnel's target */
+	SL_SIDE_PROXY,     /* a proxy hop of a forwarded request's route */
+	SL_SIDE_TUNNEL_PROXY, /* a proxy hop of a CONNECT tunnel's route */
 } sl_err_side;
 
 /* The answer to send for an error. Strings are static. */
@@ -33,7 +35,10 @@ typedef struct sl_error_answer {
  * errors (malformed or oversized requests, a header timeout) close the
  * connection, since the request's framing cannot be trusted; upstream
  * errors do not (the request was read in full). Unknown codes map to 400
- * (client) or 502 (upstream).
+ * (client) or 502 (upstream). A proxy hop's failure is 502 whatever it is
+ * (refused, unreachable, closed, TLS, credentials refused or missing, a
+ * refused CONNECT), except timeouts (504): the client never gets a 407 for
+ * an upstream's credentials, which are the proxy's business, not its.
  */
 void sl_errors_map(int code, sl_err_side side, sl_error_answer *out);
 

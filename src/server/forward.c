@@ -32,6 +32,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "server/session.h"
+#include "server/health.h"
 #include "server/session_internal.h"
 
 static void on_head(sl_reply *r, const sl_reply_head *h, void *arg);
@@ -94,20 +95,20 @@ struct fwd_conn {
 	char host[256];
 };
 
-static void on_conn(sl_stream *st, int err, int err_hop, bool proxy_err, void *arg)
+static void on_conn(sl_stream *st, const sl_chain_err *e, void *arg)
 {
 	struct fwd_conn *fc = arg;
 	sl_chain_cb cb = fc->cb;
 	void *cb_arg = fc->arg;
 
 	assert(fc->magic == FWD_CONN_MAGIC);
-	if (err == SL_E_TARGET_DENIED && fc->dest.why[0]) {
+	if (e->code == SL_E_TARGET_DENIED && fc->dest.why[0]) {
 		SL_DEBUG("refused %s:%u: %s", fc->host, fc->dest.port, fc->dest.why);
 		sl__deny_note(fc->env->ctx, fc->host, fc->dest.port, fc->dest.why);
 	}
 	fc->magic = 0;
 	free(fc);
-	cb(st, err, err_hop, proxy_err, cb_arg);
+	cb(st, e, cb_arg);
 }
 
 sl_chain_req *sl_forward_connect(struct ev_loop *loop, const sl_route *route, const char *host,
@@ -172,6 +173,45 @@ static void answer_max_forwards(sl__session *s, const sl_http_request *rq)
 	sl__session_answer(s, 200, "message/http", c->head, n, NULL, false);
 }
 
+void sl__deny_by_rule(sl__session *s, const sl_route_plan *p)
+{
+	char detail[160];
+
+	if (p->rule)
+		snprintf(detail, sizeof detail, "denied by route rule \"%s\" (routes[%d])",
+			 p->rule_name, p->rule_index);
+	else
+		snprintf(detail, sizeof detail, "no route rule matches this request");
+	sl__session_fail(s, SL_E_TARGET_DENIED, SL_SIDE_CLIENT, detail);
+}
+
+void sl__plan_request(sl__session *s, const sl_url *u, bool https)
+{
+	sl_session_env *env = s->env;
+	sl_route_plan *p = &env->ctx->plan;
+	sl__txn *t = s->txn;
+	sl_route_req rr = {.host = u->host.p, .host_len = u->host.n, .port = u->port,
+			   .https = https, .method = t->method};
+
+	sl_route_plan_make(env->cfg, &rr, env->health, env->health ? sl_health_now_ms() : 0, p);
+	t->rule = p->rule_name;
+	t->nvias = (uint8_t)p->n;
+	memcpy(t->vias, p->via, p->n * sizeof *p->via);
+	t->parent_hier = p->hier;
+}
+
+/* The route of a forwarded request into the worker's plan. Returns 0, or
+ * a negative code when the request was answered (denied). */
+static int plan_route(sl__session *s, const sl_url *u)
+{
+	sl__plan_request(s, u, sl_slice_case_eq_cstr(u->scheme, "https"));
+	if (sl__ctx(s)->plan.deny) {
+		sl__deny_by_rule(s, &sl__ctx(s)->plan);
+		return SL_E_TARGET_DENIED;
+	}
+	return 0;
+}
+
 void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *u)
 {
 	sl_session_env *env = s->env;
@@ -225,6 +265,8 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 		}
 	}
 
+	if (plan_route(s, u) < 0)
+		return;
 	n = sl_msg_request_fields(rq->fields, rq->nfields, c->fwd, c->nfwd - 2);
 	vlen = sl_msg_via_value(rq->fields, rq->nfields, c->received_by, c->head, c->head_cap);
 	c->fwd[n].name = SL_SLICE_LIT("Via");
@@ -237,6 +279,10 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 	sl_request_init(&r, t->method, t->url);
 	r.headers = c->fwd;
 	r.nheaders = n;
+	if (c->plan.n > 1 || c->plan.routes[0].n) {
+		r.route = c->plan.routes;
+		r.nroutes = c->plan.n;
+	}
 	r.flags = SL_REQ_NO_COOKIES | SL_REQ_NO_AUTH_CACHE;
 	if (!t->body_done) {
 		sl_request_body_push(&r, t->req_body == SL_BODY_LENGTH ? (int64_t)t->body_left : -1);
@@ -379,6 +425,14 @@ void sl__forward_wrote(sl__session *s)
 
 /* ---- the response ---- */
 
+/* Remembers which upstream or chain carried r, for the access log. */
+static void note_parent(sl__txn *t, const sl_reply *r)
+{
+	size_t i = sl_reply_route_index(r);
+
+	t->parent = i < t->nvias && sl_plan_via_hops(&t->vias[i]) ? t->vias[i].name : NULL;
+}
+
 static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 {
 	sl__session *s = arg;
@@ -410,6 +464,7 @@ static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 	}
 	t->status = h->status;
 	t->direct = true;
+	note_parent(t, r);
 	if (sl_reply_peer(r, &peer))
 		(void)sl_addr_format(&peer, t->peer, sizeof t->peer);
 	if ((ct = sl_headers_get(h->fields, h->nfields, "Content-Type")))
@@ -486,14 +541,28 @@ static void on_done(sl_reply *r, int err, void *arg)
 	}
 	if (!t->head_queued) {
 		const char *why = NULL;
+		size_t i = sl_reply_route_index(r);
+		char through[96] = "";
+		sl_reply_error e;
 
+		sl_reply_get_error(r, &e);
+		note_parent(t, r);
+		t->direct = t->parent != NULL;
+		if (e.proxy && i < t->nvias) {
+			sl_plan_error_text(&t->vias[i], e.hop, err, e.status, e.status_line,
+					   e.scheme, detail, sizeof detail);
+			sl__session_fail(s, err, SL_SIDE_PROXY, detail);
+			goto out;
+		}
 		if (err == SL_E_TARGET_DENIED)
 			why = sl__deny_find(c, t->host, t->port);
+		if (t->parent)
+			snprintf(through, sizeof through, " (through %s)", t->parent);
 		if (why)
 			snprintf(detail, sizeof detail, "%s", why);
 		else
-			snprintf(detail, sizeof detail, "%s:%u: %s", t->host, t->port,
-				 sl_strerror(err));
+			snprintf(detail, sizeof detail, "%s:%u: %s%s", t->host, t->port,
+				 sl_strerror(err), through);
 		sl__session_fail(s, err, SL_SIDE_UPSTREAM, detail);
 		goto out;
 	}

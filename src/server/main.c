@@ -34,6 +34,7 @@
 #include "engines/dns.h"
 #include "engines/tls.h"
 #include "server/accesslog.h"
+#include "server/health.h"
 #include "server/listen.h"
 #include "server/message.h"
 #include "server/worker.h"
@@ -78,6 +79,7 @@ struct server {
 	sl_tls_ctx *tls;
 	sl_dns_cache *dcache;
 	sl_auth_cache *auth;
+	sl_health *health;
 	sl_accesslog *alog;
 	sl_server_shared sh;
 	struct point pts[MAX_BIND_POINTS];
@@ -294,7 +296,8 @@ static int build_shared(struct server *sv, char *err, size_t errlen)
 		return -1;
 	sv->dcache = sl_dns_cache_new(4096);
 	sv->auth = sl_auth_cache_new(0);
-	if (!sv->dcache || !sv->auth) {
+	sv->health = sl_health_new();
+	if (!sv->dcache || !sv->auth || !sv->health) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -327,6 +330,7 @@ static int build_shared(struct server *sv, char *err, size_t errlen)
 	sv->sh.own_ports = sv->own_ports;
 	sv->sh.n_own = sv->nown;
 	sv->sh.via_name = sv->via;
+	sv->sh.health = sv->health;
 	return 0;
 }
 
@@ -340,6 +344,7 @@ static void free_shared(struct server *sv)
 		sl_dns_cache_free(sv->dcache);
 	if (sv->auth)
 		sl_auth_cache_free(sv->auth);
+	sl_health_free(sv->health);
 }
 
 static bool all_finished(const struct server *sv)

@@ -34,8 +34,9 @@ typedef struct sl_access_entry {
 	const char *method;
 	const char *url;          /* absolute URI, or host:port for CONNECT */
 	const char *user;         /* "-" */
-	const char *route;        /* Squid's hierarchy/host: "DIRECT/93.184.216.34",
-	                             "NONE/-" */
+	const char *route;        /* Squid's hierarchy/host: "HIER_DIRECT/93.184.216.34",
+	                             "FIRSTUP_PARENT/corp" (an upstream or chain by name),
+	                             "HIER_NONE/-" */
 	const char *content_type; /* "-" when unknown */
 	const char *error;        /* the cause of an error (sl_strerror), or NULL */
 } sl_access_entry;
@@ -70,6 +71,8 @@ typedef struct sl_session_env {
 	sl_access_log_fn access_log;
 	void *access_arg;
 	sl_worker_stats *stats;
+	struct sl_health *health;      /* upstream and chain health, shared by the
+	                                  process's workers (health.h), or NULL */
 	bool draining;                 /* set by the worker on SIGTERM: finish the
 	                                  request in progress, then close */
 	struct sl__session *sessions;  /* the worker's live sessions (intrusive list) */

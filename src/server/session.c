@@ -54,6 +54,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "server/admin.h"
+#include "server/health.h"
 #include "server/listen.h"
 #include "server/session_internal.h"
 
@@ -516,7 +517,9 @@ static void log_txn(sl__session *s)
 		snprintf(client, sizeof client, "unix");
 	else if (sl_addr_format(&s->peer, client, sizeof client) < 0)
 		snprintf(client, sizeof client, "-");
-	if (t->direct)
+	if (t->direct && t->parent)
+		snprintf(route, sizeof route, "%s/%s", t->parent_hier, t->parent);
+	else if (t->direct)
 		snprintf(route, sizeof route, "HIER_DIRECT/%s", t->peer[0] ? t->peer : t->host);
 	else
 		snprintf(route, sizeof route, "HIER_NONE/-");
@@ -768,6 +771,16 @@ static void answer_admin(sl__session *s, const sl_http_request *rq)
 	sl_admin_page page;
 
 	page = sl_admin_route(env->cfg, s->peer_unix ? NULL : &s->peer, rq->method, rq->target);
+	if (page == SL_ADMIN_UPSTREAMS) {
+		int n = sl_health_json(env->health, env->cfg, sl_health_now_ms(), c->head,
+				       c->head_cap);
+		if (n < 0) {
+			sl__session_fail(s, SL_E_NOMEM, SL_SIDE_CLIENT, NULL);
+			return;
+		}
+		sl__session_answer(s, 200, "application/json", c->head, (size_t)n, NULL, false);
+		return;
+	}
 	if (page == SL_ADMIN_STATS && env->manager)
 		sl_manager_get_stats(env->manager, &ms);
 	else

@@ -30,6 +30,7 @@
 #include "server/acl.h"
 #include "server/errors.h"
 #include "server/message.h"
+#include "server/route_select.h"
 #include "server/server.h"
 
 #define SL__SESSION_MAGIC 0x53455353u /* "SESS" */
@@ -101,6 +102,11 @@ typedef struct sl__txn {
 	uint64_t bytes_out, bytes_in;
 	const char *result;            /* static */
 	bool direct;                   /* an upstream was involved: HIER_DIRECT */
+	const char *parent_hier;       /* a proxy route carried it: the hierarchy code */
+	const char *parent;            /* ... and the upstream's or chain's name */
+	const char *rule;              /* the route rule's name, or NULL */
+	sl_plan_via vias[SL_PLAN_MAX]; /* the routes tried, in order (route_select.h) */
+	uint8_t nvias;
 	char *str;                     /* method, url, host: NUL-terminated, in one buffer */
 	size_t str_cap;
 	const char *method, *url, *host;
@@ -130,6 +136,8 @@ typedef struct sl__tunnel {
 	unsigned uevents;
 	sl_chain_req *creq;
 	sl_acl_dest dest;              /* must live until the connect ends */
+	sl_route_plan *plan;           /* while connecting: the routes to try */
+	size_t tried;                  /* the plan's route being connected */
 	struct sl__tdir up, down;      /* client -> target, target -> client */
 	bool splice;
 } sl__tunnel;
@@ -204,6 +212,7 @@ struct sl__sctx {
 	unsigned ntxn;                 /* requests in progress ... */
 	unsigned ntxn_peak;            /* ... and their peak since the last trim */
 	ev_tstamp trimmed;             /* when the heap was last trimmed */
+	sl_route_plan plan;            /* the route of the request being started */
 	ev_tstamp refuse_logged;
 };
 
@@ -299,6 +308,14 @@ void sl__txn_set_ctype(sl__txn *t, sl_slice value);
 const char *sl__session_date(sl__session *s);
 
 /* ---- forward.c ---- */
+
+/* Plans the route of the current request to u (https: an https:// URL or
+ * a CONNECT) into the worker's plan (sl__ctx(s)->plan) and notes the rule
+ * and the routes in the transaction. */
+void sl__plan_request(sl__session *s, const sl_url *u, bool https);
+
+/* Answers 403 for a request plan p refuses, naming its rule. */
+void sl__deny_by_rule(sl__session *s, const sl_route_plan *p);
 
 /* Forwards an absolute-form request through the worker's manager; the head
  * has been consumed, its body (if any) is at the input's front. */

@@ -1,7 +1,9 @@
 /*
  * CONNECT tunnels. An authority-form CONNECT to a port acl.connect_ports
- * allows is connected through the engines (a direct route for now; the
- * destination check of acl.h runs on every resolved address), answered
+ * allows is connected through the engines along the route its rule gives
+ * (route_select.h: direct, or through upstream proxies, trying the next
+ * route of the plan when a proxy hop fails; the destination check of acl.h
+ * runs on every address resolved here), answered
  * "200 Connection established", and from then on bytes move both ways
  * without being looked at. The target's stream has no TLS layer (the
  * tunnel is not terminated), so its fd is detached and both directions
@@ -25,6 +27,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "server/health.h"
 #include "server/session_internal.h"
 
 #define COPY_BUF 16384
@@ -222,7 +225,41 @@ static void on_target_io(struct ev_loop *loop, ev_io *w, int revents)
 	sl__session_unref(s);
 }
 
-static void on_connected(sl_stream *st, int err, int err_hop, bool proxy_err, void *arg)
+static void connect_next(sl__session *s);
+
+/* A connect through the plan's current route failed with e: the next
+ * route is tried when a proxy hop failed and one is left, else the client
+ * gets the error. */
+static void connect_failed(sl__session *s, const sl_chain_err *e)
+{
+	sl__tunnel *t = s->tun;
+	sl__txn *x = s->txn;
+	const sl_plan_via *v = &t->plan->via[t->tried];
+	char detail[320];
+
+	if (e->proxy && t->tried + 1 < t->plan->n) {
+		t->tried++;
+		connect_next(s);
+		return;
+	}
+	x->parent = sl_plan_via_hops(v) ? v->name : NULL;
+	x->direct = x->parent != NULL;
+	if (e->proxy) {
+		sl_plan_error_text(v, e->hop, e->code, e->status, e->status_line, e->scheme, detail,
+				   sizeof detail);
+		sl__session_fail(s, e->code, SL_SIDE_TUNNEL_PROXY, detail);
+		return;
+	}
+	if (e->code == SL_E_TARGET_DENIED && t->dest.why[0])
+		snprintf(detail, sizeof detail, "%s", t->dest.why);
+	else
+		snprintf(detail, sizeof detail, "%s:%u: %s%s%s%s", x->host, x->port,
+			 sl_strerror(e->code), x->parent ? " (through " : "",
+			 x->parent ? x->parent : "", x->parent ? ")" : "");
+	sl__session_fail(s, e->code, SL_SIDE_TUNNEL, detail);
+}
+
+static void on_connected(sl_stream *st, const sl_chain_err *e, void *arg)
 {
 	static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 	sl__session *s = arg;
@@ -230,23 +267,22 @@ static void on_connected(sl_stream *st, int err, int err_hop, bool proxy_err, vo
 	sl__txn *x = s->txn;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
+	const sl_route *route = &t->plan->routes[t->tried];
+	const sl_plan_via *v = &t->plan->via[t->tried];
 	sl_addr a;
-	char detail[320];
 	int fd;
 
-	(void)err_hop;
-	(void)proxy_err;
 	sl__session_ref(s);
 	t->creq = NULL;
-	if (err < 0) {
-		if (err == SL_E_TARGET_DENIED && t->dest.why[0])
-			snprintf(detail, sizeof detail, "%s", t->dest.why);
-		else
-			snprintf(detail, sizeof detail, "%s:%u: %s", x->host, x->port,
-				 sl_strerror(err));
-		sl__session_fail(s, err, SL_SIDE_TUNNEL, detail);
+	if (route->n)
+		sl_health_route_event(s->env, route, e);
+	if (e->code < 0) {
+		connect_failed(s, e);
 		goto out;
 	}
+	x->parent = sl_plan_via_hops(v) ? v->name : NULL;
+	free(t->plan);
+	t->plan = NULL;
 	fd = sl_stream_detach_fd(st);
 	sl_stream_close(st);
 	if (fd < 0) {
@@ -281,13 +317,34 @@ out:
 	sl__session_unref(s);
 }
 
+/* Connects through the plan's route t->tried. */
+static void connect_next(sl__session *s)
+{
+	sl_session_env *env = s->env;
+	sl__tunnel *t = s->tun;
+	sl__txn *x = s->txn;
+	sl_connect_opts o;
+
+	memset(&o, 0, sizeof o);
+	o.dns = env->dns;
+	o.tls = env->tls;
+	o.auth = sl_manager_proxy_auth(env->manager);
+	o.tls_verify = true;
+	o.connect_timeout_ms = env->cfg->timeouts.connect_ms;
+	o.check_addr = sl_acl_check_dest;
+	o.check_arg = &t->dest;
+	t->dest.why[0] = '\0';
+	t->creq = sl_chain_connect(env->loop, &t->plan->routes[t->tried], x->host, x->port, &o,
+				   on_connected, s);
+	if (!t->creq)
+		sl__session_fail(s, SL_E_NOMEM, SL_SIDE_TUNNEL, NULL);
+}
+
 void sl__tunnel_start(sl__session *s, const sl_http_request *rq, const sl_url *u)
 {
 	sl_session_env *env = s->env;
 	sl__txn *x = s->txn;
 	sl__tunnel *t;
-	sl_connect_opts o;
-	sl_route direct = {NULL, 0};
 	char detail[128];
 
 	if (sl__txn_set_strings(x, rq->method, rq->target.p, rq->target.n, u->host.p,
@@ -309,10 +366,17 @@ void sl__tunnel_start(sl__session *s, const sl_http_request *rq, const sl_url *u
 		sl__session_fail(s, SL_E_TARGET_DENIED, SL_SIDE_CLIENT, detail);
 		return;
 	}
-	if (!(t = calloc(1, sizeof *t))) {
+	sl__plan_request(s, u, true);
+	if (sl__ctx(s)->plan.deny) {
+		sl__deny_by_rule(s, &sl__ctx(s)->plan);
+		return;
+	}
+	if (!(t = calloc(1, sizeof *t)) || !(t->plan = malloc(sizeof *t->plan))) {
+		free(t);
 		sl__session_close(s, "out of memory");
 		return;
 	}
+	sl_route_plan_copy(t->plan, &sl__ctx(s)->plan);
 	t->magic = SL__TUNNEL_MAGIC;
 	t->ufd = -1;
 	t->up.pipe[0] = t->up.pipe[1] = t->down.pipe[0] = t->down.pipe[1] = -1;
@@ -322,17 +386,9 @@ void sl__tunnel_start(sl__session *s, const sl_http_request *rq, const sl_url *u
 	t->dest.n_own = env->n_own_addrs;
 	t->dest.port = u->port;
 	s->tun = t;
-	memset(&o, 0, sizeof o);
-	o.dns = env->dns;
-	o.tls_verify = true;
-	o.connect_timeout_ms = env->cfg->timeouts.connect_ms;
-	o.check_addr = sl_acl_check_dest;
-	o.check_arg = &t->dest;
 	s->state = SS_CONNECTING;
 	sl__session_timer(s, ST_NONE, 0);
-	t->creq = sl_chain_connect(env->loop, &direct, x->host, u->port, &o, on_connected, s);
-	if (!t->creq)
-		sl__session_fail(s, SL_E_NOMEM, SL_SIDE_TUNNEL, NULL);
+	connect_next(s);
 }
 
 void sl__tunnel_free(sl__session *s)
@@ -343,6 +399,7 @@ void sl__tunnel_free(sl__session *s)
 		return;
 	if (t->creq)
 		sl_chain_cancel(t->creq);
+	free(t->plan);
 	if (t->ufd >= 0) {
 		ev_io_stop(s->env->loop, &t->uio);
 		close(t->ufd);

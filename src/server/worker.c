@@ -21,6 +21,7 @@
 #include "client/manager.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "server/health.h"
 #include "server/listen.h"
 #include "server/session.h"
 
@@ -281,6 +282,7 @@ sl_worker *sl_worker_new(int id, const sl_server_shared *sh, const sl_worker_lis
 	w->env.access_log = sh->access_log;
 	w->env.access_arg = sh->access_arg;
 	w->env.stats = &w->stats;
+	w->env.health = sh->health;
 
 	sl_manager_opts_init(&mo);
 	mo.connect = sl_forward_connect;
@@ -300,6 +302,8 @@ sl_worker *sl_worker_new(int id, const sl_server_shared *sh, const sl_worker_lis
 	mo.read_buffer_max = (size_t)cfg->limits.buffer_size;
 	mo.user_agent = "";
 	mo.auth_cache = sh->auth;
+	mo.route_event = sl_health_route_event;
+	mo.route_event_arg = &w->env;
 	w->manager = sl_manager_new(w->loop, &mo);
 	if (!w->manager) {
 		snprintf(err, errlen, "cannot create the client stack of worker %d", id);

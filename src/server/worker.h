@@ -36,6 +36,7 @@ typedef struct sl_server_shared {
 	size_t n_own;
 	const char *via_name;         /* Via received-by */
 	unsigned nworkers;
+	struct sl_health *health;     /* upstream health (health.h), kept across reloads */
 } sl_server_shared;
 
 /* A listening socket handed to a worker. */

@@ -378,7 +378,9 @@ static void finish_connect(struct sl_chain_req *r)
 		close(r->fd);
 	}
 	free(r);
-	cb(s, err, err ? g_net.fail_hop : -1, err ? g_net.fail_proxy : false, arg);
+	sl_chain_err e;
+	sl_chain_err_set(&e, err, err ? g_net.fail_hop : -1, err ? g_net.fail_proxy : false);
+	cb(s, &e, arg);
 }
 
 static void on_connect_ready(struct ev_loop *loop, ev_io *w, int revents)

@@ -471,7 +471,7 @@ Test(client_pool, routes_and_schemes_are_separate_connections)
 	sl_request rq;
 	sl_reply *r;
 	sl_hop hop = {.type = SL_HOP_SOCKS5H, .host = "gw.example", .port = 1080};
-	sl_route route = {&hop, 1};
+	sl_route route = {&hop, 1, NULL};
 	char url[128];
 
 	env_init(&e, h_ok);

@@ -621,16 +621,26 @@ Test(config, upstream_url_with_credentials)
 
 Test(config, upstream_url_errors)
 {
-	static const char *const bad[] = {"ftp://x", "proxy:3128", "http://", "http://h/path",
-					  "http://h:0", "http://%zz@h", "http://:pw@h", "http://a%00b@h",
-					  "socks5://h:70000"};
+	/* The error shows the URL with its user information masked. */
+	static const char *const bad[][2] = {
+		{"ftp://x", "ftp://x"},
+		{"proxy:3128", "proxy:3128"},
+		{"http://", "http://"},
+		{"http://h/path", "http://h/path"},
+		{"http://h:0", "http://h:0"},
+		{"http://%zz@h", "http://***@h"},
+		{"http://:pw@h", "http://***@h"},
+		{"http://a%00b@h", "http://***@h"},
+		{"http://u:secret@h:0", "http://***@h:0"},
+		{"socks5://h:70000", "socks5://h:70000"},
+	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char text[128], want[256];
-		snprintf(text, sizeof text, "{\"upstreams\": {\"u\": \"%s\"}}", bad[i]);
+		snprintf(text, sizeof text, "{\"upstreams\": {\"u\": \"%s\"}}", bad[i][0]);
 		snprintf(want, sizeof want,
 			 "t.json:1: upstreams.u: expected a URL like \"http://proxy.example:3128\" or "
 			 "an object, got \"%s\"",
-			 bad[i]);
+			 bad[i][1]);
 		fails(text, SL_E_CONF_VALUE, want);
 	}
 	fails("{\"upstreams\": {\"u\": 8080}}", SL_E_CONF_TYPE,
@@ -861,7 +871,8 @@ Test(config, route_errors)
 	      "t.json:1: routes[0].via: must not be empty");
 	fails("{\"routes\": [{\"via\": 1}]}", SL_E_CONF_TYPE,
 	      "t.json:1: routes[0].via: expected a name or an array of names, got 1");
-	fails("{\"routes\": []}", SL_E_CONF_VALUE, "t.json:1: routes: must not be empty");
+	fails("{\"routes\": []}", SL_E_CONF_VALUE,
+	      "t.json:1: routes: must not be empty (unless upstream_from_env is true)");
 	fails("{\"routes\": [\"direct\"]}", SL_E_CONF_TYPE,
 	      "t.json:1: routes[0]: expected an object, got \"direct\"");
 	fails("{\"routes\": [{\"via\": \"direct\", \"strategy\": \"random\"}]}", SL_E_CONF_VALUE,
@@ -1081,6 +1092,10 @@ Test(config, shipped_default_config_loads)
 Test(config, shipped_examples_load)
 {
 	glob_t g;
+	/* The examples take their passwords from the environment. */
+	setenv("CORP_PROXY_PASSWORD", "example-password", 1);
+	setenv("BACKUP_PROXY_PASSWORD", "example-password", 1);
+	setenv("EDGE_PROXY_PASSWORD", "example-password", 1);
 	cr_assert_eq(glob("conf/examples/*.json", 0, NULL, &g), 0, "no examples found");
 	cr_assert_geq(g.gl_pathc, 3);
 	for (size_t i = 0; i < g.gl_pathc; i++) {
@@ -1094,4 +1109,107 @@ Test(config, shipped_examples_load)
 		sl_config_free(c);
 	}
 	globfree(&g);
+}
+
+/* ---- Health, the environment's proxies, limits of chains and routes ---- */
+
+Test(config, health_defaults_and_errors)
+{
+	sl_config *c = load("{}");
+	cr_assert_eq(c->health.down_after, 1);
+	cr_assert_eq(c->health.retry_ms, 5000);
+	cr_assert_eq(c->health.max_retry_ms, 300000);
+	sl_config_free(c);
+	c = load("{\"health\": {\"down_after\": 3, \"retry\": \"250ms\", \"max_retry\": \"1m\"}}");
+	cr_assert_eq(c->health.down_after, 3);
+	cr_assert_eq(c->health.retry_ms, 250);
+	cr_assert_eq(c->health.max_retry_ms, 60000);
+	sl_config_free(c);
+	fails("{\"health\": {\"retry\": \"10s\", \"max_retry\": \"5s\"}}", SL_E_CONF_VALUE,
+	      "t.json:1: health.max_retry: must not be shorter than health.retry (10s), got \"5s\"");
+	fails_with("{\"health\": {\"down_after\": 0}}", SL_E_CONF_VALUE, "health.down_after");
+	fails_with("{\"health\": {\"retries\": 1}}", SL_E_CONF_UNKNOWN_KEY, "health.retries");
+}
+
+static void clear_proxy_env(void)
+{
+	static const char *const vars[] = {"http_proxy", "HTTP_PROXY", "https_proxy",
+					   "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
+					   "no_proxy", "NO_PROXY"};
+	for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+		unsetenv(vars[i]);
+}
+
+Test(config, upstream_from_env_reads_the_environment)
+{
+	clear_proxy_env();
+	setenv("HTTP_PROXY", "http://ci:s3cret@proxy.ci.example:3128", 1);
+	setenv("https_proxy", "socks5h://gw.example:1080", 1);
+	setenv("NO_PROXY", "localhost,.internal.example", 1);
+	sl_config *c = load("{\"upstream_from_env\": true}");
+	/* Without routes of its own, every request takes the environment's. */
+	cr_assert_eq(c->routes.n, 0);
+	cr_assert_not_null(c->env.http);
+	cr_assert_str_eq(c->env.http->name, "env:HTTP_PROXY");
+	cr_assert_eq(c->env.http->type, SL_CONF_UP_HTTP);
+	cr_assert_str_eq(c->env.http->host, "proxy.ci.example");
+	cr_assert_eq(c->env.http->port, 3128);
+	cr_assert(c->env.http->has_auth);
+	cr_assert_str_eq(c->env.http->auth.user, "ci");
+	cr_assert_str_eq(c->env.http->auth.password, "s3cret");
+	cr_assert_str_eq(c->env.https->name, "env:https_proxy");
+	cr_assert_eq(c->env.https->type, SL_CONF_UP_SOCKS5H);
+	cr_assert_str_eq(c->env.no_proxy, "localhost,.internal.example");
+	/* The dump names no environment upstream and loads back. */
+	char *text = dump(c);
+	cr_assert_null(strstr(text, "s3cret"));
+	cr_assert_null(strstr(text, "env:"));
+	sl_config *again = load(text);
+	cr_assert_eq(again->routes.n, 0);
+	sl_config_free(again);
+	free(text);
+	sl_config_free(c);
+
+	/* Rules of its own come first; the environment takes what they leave. */
+	c = load("{\"upstream_from_env\": true, \"routes\": [{\"match\": {\"ports\": [25]}, "
+		 "\"via\": \"deny\"}]}");
+	cr_assert_eq(c->routes.n, 1);
+	sl_config_free(c);
+	/* A bare host:port is an HTTP proxy, as curl reads it. */
+	clear_proxy_env();
+	setenv("http_proxy", "10.1.2.3:8080", 1);
+	c = load("{\"upstream_from_env\": true}");
+	cr_assert_eq(c->env.http->type, SL_CONF_UP_HTTP);
+	cr_assert_str_eq(c->env.http->host, "10.1.2.3");
+	cr_assert_eq(c->env.http->port, 8080);
+	cr_assert_null(c->env.https);
+	sl_config_free(c);
+	clear_proxy_env();
+	c = load("{\"upstream_from_env\": false}");
+	cr_assert_null(c->env.http);
+	sl_config_free(c);
+}
+
+Test(config, upstream_from_env_errors_hide_the_password)
+{
+	clear_proxy_env();
+	setenv("https_proxy", "ftp://user:hunter2@proxy.example:21", 1);
+	fails("{\"upstream_from_env\": true}", SL_E_CONF_VALUE,
+	      "t.json:1: upstream_from_env: environment variable https_proxy: expected a URL "
+	      "like \"http://proxy.example:3128\" or an object, got \"ftp://***@proxy.example:21\"");
+	clear_proxy_env();
+}
+
+Test(config, chain_and_via_limits)
+{
+	char text[1024];
+	int n = snprintf(text, sizeof text, "{\"upstreams\": {\"u\": \"http://h\"}, \"chains\": "
+					    "{\"long\": [");
+	for (int i = 0; i < 9; i++)
+		n += snprintf(text + n, sizeof text - (size_t)n, "%s\"u\"", i ? ", " : "");
+	snprintf(text + n, sizeof text - (size_t)n, "]}}");
+	fails(text, SL_E_CONF_VALUE, "t.json:1: chains.long: at most 8 hops, got 9");
+	fails("{\"upstreams\": {\"u\": \"http://h\"}, \"routes\": [{\"via\": [\"u\", \"u\", \"u\", "
+	      "\"u\", \"u\", \"u\", \"u\", \"u\", \"direct\"]}]}",
+	      SL_E_CONF_VALUE, "t.json:1: routes[0].via: at most 8 entries, got 9");
 }

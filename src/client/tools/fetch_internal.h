@@ -100,13 +100,6 @@ typedef struct sl__fetch_job {
 	int exit_code;
 } sl__fetch_job;
 
-/* Per proxy hop index: what its last CONNECT answered, from the trace. */
-typedef struct sl__fetch_hopnote {
-	int status;                 /* last CONNECT status seen, 0 if none */
-	char line[96];              /* "503 Service Unavailable" */
-	char auth[16];              /* "Basic", "Digest" from a 407, or "" */
-} sl__fetch_hopnote;
-
 typedef struct sl__fetch_opts {
 	bool silent, show_error, fail, include, head, verbose, location, insecure, stats;
 	bool parallel;
@@ -132,6 +125,8 @@ typedef struct sl__fetch_opts {
 	bool upload;                /* -T */
 	size_t nproxies;
 	sl_route_buf chain;         /* -x hops in order */
+	bool proxy_forward;         /* --proxy-mode forward: plain http:// goes to the
+	                               last HTTP proxy hop in absolute form */
 	const char *noproxy;        /* --noproxy, or the environment's NO_PROXY */
 	const char *cacert;
 	const char *cookie_jar;     /* -c */
@@ -162,7 +157,6 @@ typedef struct sl__fetch {
 	/* Environment proxies, built once per distinct URL. */
 	const char *env_url[2];
 	sl_route_buf env_route[2];
-	sl__fetch_hopnote hops[SL_ROUTE_MAX_HOPS];
 	/* Progress bar. */
 	bool progress;
 	bool progress_drawn;
@@ -207,8 +201,7 @@ int sl__fetch_fail(sl__fetch *f, sl__fetch_job *j, int err, const sl_reply_error
  * (an unparsable URL is copied as given up to the first '@'). */
 void sl__fetch_safe_url(const char *url, char *out, size_t cap);
 
-/* The trace callback of the connect options: -v prints the line, and
- * CONNECT answers are noted per hop for error messages. */
+/* The trace callback of the connect options: -v prints the line. */
 void sl__fetch_trace(sl_stream *s, const char *line, void *arg);
 
 /* -v: prints the head r sent for j's current request ("> " lines,

@@ -8,9 +8,9 @@
  * prints a password: URLs lose their userinfo and credential fields are
  * redacted.
  *
- * The CONNECT layer reports a failed CONNECT through a middle hop as
- * SL_E_PROXY_STATUS without the status; the status comes from the trace
- * line the layer writes just before failing, noted per hop index here.
+ * What a refusing HTTP proxy hop answered (its status line, and the scheme
+ * of a 407) comes with the reply's error (sl_reply_error), for CONNECT
+ * through any hop and for a forwarding proxy alike.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -112,11 +112,13 @@ static bool cert_error(int err)
 	       err == SL_E_TLS_UNKNOWN_CA || err == SL_E_TLS_HOSTNAME || err == SL_E_TLS_VERIFY;
 }
 
-/* A failure at proxy hop i (or reported about it). */
-static int proxy_failure(sl__fetch *f, const sl_route *route, int i, int err)
+/* A failure at proxy hop i (or reported about it); e tells what the hop
+ * answered when it is an HTTP proxy that refused. */
+static int proxy_failure(sl__fetch *f, const sl_route *route, int i, int err,
+			 const sl_reply_error *e)
 {
 	char name[400], next[400];
-	const sl__fetch_hopnote *note = i >= 0 && i < SL_ROUTE_MAX_HOPS ? &f->hops[i] : NULL;
+	const sl_reply_error *note = e && e->status ? e : NULL;
 	const char *by = "";
 	char bybuf[420];
 
@@ -156,8 +158,14 @@ static int proxy_failure(sl__fetch *f, const sl_route *route, int i, int err)
 					 name);
 		else
 			sl__fetch_errorf(f, "%s refused the credentials (HTTP 407%s%s)", name,
-					 note && note->auth[0] ? ", " : "",
-					 note && note->auth[0] ? note->auth : "");
+					 note && note->scheme[0] ? ", " : "",
+					 note && note->scheme[0] ? note->scheme : "");
+		return SL__FX_PROXY;
+	case SL_E_PROXY_AUTH_BODY:
+		sl__fetch_errorf(f, "%s asked for credentials (HTTP 407%s%s) and the request body "
+				    "cannot be sent again", name,
+				 note && note->scheme[0] ? ", " : "",
+				 note && note->scheme[0] ? note->scheme : "");
 		return SL__FX_PROXY;
 	case SL_E_PROXY_AUTH_REQUIRED:
 		if (is_socks(route, i))
@@ -166,8 +174,8 @@ static int proxy_failure(sl__fetch *f, const sl_route *route, int i, int err)
 		else
 			sl__fetch_errorf(f, "%s requires credentials (HTTP 407%s%s): give them as "
 					    "-x http://user:password@host:port", name,
-					 note && note->auth[0] ? ", " : "",
-					 note && note->auth[0] ? note->auth : "");
+					 note && note->scheme[0] ? ", " : "",
+					 note && note->scheme[0] ? note->scheme : "");
 		return SL__FX_PROXY;
 	case SL_E_PROXY_STATUS:
 		if (note && note->status && (size_t)i + 1 < route->n &&
@@ -175,11 +183,11 @@ static int proxy_failure(sl__fetch *f, const sl_route *route, int i, int err)
 			/* This hop could not reach the next one. */
 			hop_name(route, i + 1, next, sizeof next);
 			sl__fetch_errorf(f, "%s could not be reached through %s: it answered %s", next,
-					 name, note->line);
+					 name, note->status_line);
 			return note->status == 504 ? SL__FX_TIMEOUT : SL__FX_CONNECT;
 		}
 		sl__fetch_errorf(f, "%s refused the CONNECT request%s%s", name,
-				 note && note->status ? ": " : "", note && note->status ? note->line : "");
+				 note ? ": " : "", note ? note->status_line : "");
 		return SL__FX_PROXY;
 	case SL_E_PROXY_CLOSED:
 		sl__fetch_errorf(f, "%s closed the connection during the handshake", name);
@@ -210,7 +218,7 @@ static int proxy_failure(sl__fetch *f, const sl_route *route, int i, int err)
 int sl__fetch_fail(sl__fetch *f, sl__fetch_job *j, int err, const sl_reply_error *e)
 {
 	char url[1024], by[420] = "", name[400];
-	sl_route route = {NULL, 0};
+	sl_route route = {NULL, 0, NULL};
 	enum sl_reply_phase phase = e ? e->phase : SL_PHASE_NONE;
 	const char *bad = NULL;
 	sl_url u;
@@ -237,7 +245,7 @@ int sl__fetch_fail(sl__fetch *f, sl__fetch_job *j, int err, const sl_reply_error
 	if (parsed)
 		sl__fetch_route(f, &u, &route, &bad);
 	if (e && e->proxy)
-		return proxy_failure(f, &route, e->hop, err);
+		return proxy_failure(f, &route, e->hop, err, e);
 	/* The target. When a proxy hop reached out to it, that hop reports. */
 	if (route.n && phase == SL_PHASE_CONNECT)
 		snprintf(by, sizeof by, " (reported by %s)",
@@ -342,23 +350,8 @@ int sl__fetch_fail(sl__fetch *f, sl__fetch_job *j, int err, const sl_reply_error
 void sl__fetch_trace(sl_stream *s, const char *line, void *arg)
 {
 	sl__fetch *f = arg;
-	int hop, status, k = 0;
 
 	(void)s;
-	if (sscanf(line, "connect hop %d: %d%n", &hop, &status, &k) == 2 && hop >= 0 &&
-	    hop < SL_ROUTE_MAX_HOPS) {
-		sl__fetch_hopnote *n = &f->hops[hop];
-		const char *text = strchr(line, ':') + 2;
-		size_t len = strcspn(text, "(");
-
-		while (len && text[len - 1] == ' ')
-			len--;
-		n->status = status;
-		snprintf(n->line, sizeof n->line, "%.*s", (int)len, text);
-		/* "407 Basic realm=...": the scheme the proxy asked for. */
-		if (status == 407 && line[k] == ' ' && line[k + 1] >= 'A' && line[k + 1] <= 'Z')
-			sscanf(line + k, " %15s", n->auth);
-	}
 	if (f->o.verbose) {
 		sl__fetch_progress_clear(f);
 		fprintf(stderr, "* %s\n", line);

@@ -520,6 +520,7 @@ int sl__fetch_route(sl__fetch *f, const sl_url *u, sl_route *route, const char *
 
 	route->hops = NULL;
 	route->n = 0;
+	route->name = NULL;
 	if (!u->has_authority || u->host.n == 0)
 		return 0;
 	if (f->o.noproxy && sl_no_proxy_match(f->o.noproxy, u->host.p, u->host.n))
@@ -548,6 +549,9 @@ int sl__fetch_route(sl__fetch *f, const sl_url *u, sl_route *route, const char *
 		}
 		if (f->o.insecure)
 			f->env_route[k].hops[0].tls_verify = false;
+		if (f->o.proxy_forward && (f->env_route[k].hops[0].type == SL_HOP_HTTP ||
+					   f->env_route[k].hops[0].type == SL_HOP_HTTPS))
+			f->env_route[k].hops[0].forward = true;
 		f->env_url[k] = env;
 	}
 	sl_route_buf_route(&f->env_route[k], route);
@@ -635,7 +639,9 @@ static void send_request(sl__fetch_job *j)
 			for (size_t i = 0; i < route.n; i++) {
 				char hop[300];
 				sl_hop_format(&route.hops[i], hop, sizeof hop);
-				fprintf(stderr, " proxy hop %zu %s%s", i + 1, hop,
+				fprintf(stderr, " proxy hop %zu %s%s%s", i + 1, hop,
+					route.hops[i].forward && sl_slice_case_eq_cstr(u.scheme, "http")
+						? " (forwarding)" : "",
 					i + 1 < route.n ? "," : "\n");
 			}
 		}

@@ -77,6 +77,10 @@ static void usage(FILE *out)
 		"                           with user:password@; repeat -x to chain hops in\n"
 		"                           order (the first is connected to first)\n"
 		"      --noproxy LIST       hosts reached directly (overrides NO_PROXY)\n"
+		"      --proxy-mode MODE    connect (default): every request tunnels with\n"
+		"                           CONNECT; forward: plain http:// requests go to\n"
+		"                           the last proxy (http:// or https://) in absolute\n"
+		"                           form, so its cache can serve them\n"
 		"  -Z, --parallel[=N]       run the URLs concurrently, at most N at once\n"
 		"                           (\"--parallel N\" also works; default 50)\n"
 		"      --parallel-max N     the limit for -Z\n"
@@ -97,7 +101,8 @@ static void usage(FILE *out)
 		"http_proxy (lower case only) for http, https_proxy or HTTPS_PROXY for\n"
 		"https, then all_proxy or ALL_PROXY; no_proxy or NO_PROXY lists hosts to\n"
 		"reach directly (it applies to -x too). Every request through an HTTP\n"
-		"proxy goes through a CONNECT tunnel, http:// ones included.\n"
+		"proxy goes through a CONNECT tunnel, http:// ones included, unless\n"
+		"--proxy-mode forward says otherwise.\n"
 		"\n"
 		"Exit codes (curl's numbers; with several URLs, the code of the last URL\n"
 		"that failed):\n"
@@ -495,6 +500,7 @@ enum {
 	OPT_URL_INFO,
 	OPT_STATS,
 	OPT_URL,
+	OPT_PROXY_MODE,
 };
 
 static const struct option long_opts[] = {
@@ -507,6 +513,7 @@ static const struct option long_opts[] = {
 	{"head", no_argument, NULL, 'I'},
 	{"proxy", required_argument, NULL, 'x'},
 	{"noproxy", required_argument, NULL, OPT_NOPROXY},
+	{"proxy-mode", required_argument, NULL, OPT_PROXY_MODE},
 	{"request", required_argument, NULL, 'X'},
 	{"header", required_argument, NULL, 'H'},
 	{"user-agent", required_argument, NULL, 'A'},
@@ -639,6 +646,14 @@ static int parse(sl__fetch *f, int argc, char **argv)
 				return SL__FX_PROXY_NOT_FOUND;
 			}
 			o->nproxies++;
+			break;
+		case OPT_PROXY_MODE:
+			if (strcmp(optarg, "forward") == 0)
+				o->proxy_forward = true;
+			else if (strcmp(optarg, "connect") == 0)
+				o->proxy_forward = false;
+			else
+				return usage_error("--proxy-mode '%s': use connect or forward", optarg);
 			break;
 		case OPT_NOPROXY:
 			o->noproxy = optarg;
@@ -778,6 +793,13 @@ static int parse(sl__fetch *f, int argc, char **argv)
 	if (o->insecure)
 		for (size_t i = 0; i < o->chain.n; i++)
 			o->chain.hops[i].tls_verify = false;
+	if (o->proxy_forward && o->chain.n) {
+		sl_hop *last = &o->chain.hops[o->chain.n - 1];
+		if (last->type != SL_HOP_HTTP && last->type != SL_HOP_HTTPS)
+			return usage_error("--proxy-mode forward: the last -x must be an http:// or "
+					   "https:// proxy");
+		last->forward = true;
+	}
 	return -1;
 }
 
