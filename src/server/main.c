@@ -1,6 +1,7 @@
 /*
  * The sluice binary: command-line options, configuration checking (-t,
- * -T), and the proxy server itself. Start-up runs on the main thread and may
+ * -T), route inspection (--route, route_show.c), and the proxy server
+ * itself. Start-up runs on the main thread and may
  * block (it reads the trust store, resolves listen names, binds): it loads
  * the configuration, opens the error and access logs, builds what every
  * worker shares (TLS context, DNS cache, credential cache), opens every
@@ -37,6 +38,7 @@
 #include "server/health.h"
 #include "server/listen.h"
 #include "server/message.h"
+#include "server/route_show.h"
 #include "server/worker.h"
 
 #define DEFAULT_CONF "/etc/sluice/sluice.json"
@@ -45,7 +47,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sluice [-c FILE] [-t | -T]\n"
+		"usage: sluice [-c FILE] [-t | -T | --route URL [--method M]]\n"
 		"\n"
 		"A forward caching HTTP proxy.\n"
 		"\n"
@@ -53,6 +55,10 @@ static void usage(FILE *f)
 		"  -t, --test          check the configuration and exit (0 valid, 1 not)\n"
 		"  -T, --dump          check the configuration, print the effective\n"
 		"                      configuration as JSON and exit\n"
+		"      --route URL     print the route rule a request for URL matches and\n"
+		"                      the hops it would take, then exit (a CONNECT takes\n"
+		"                      host:port with --method CONNECT)\n"
+		"      --method M      the request's method for --route (default GET)\n"
 		"  -h, --help          print this help\n"
 		"  -V, --version       print the version\n"
 		"\n"
@@ -473,9 +479,11 @@ int main(int argc, char **argv)
 		{"dump", no_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
+		{"route", required_argument, NULL, 'R'},
+		{"method", required_argument, NULL, 'M'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *conf = DEFAULT_CONF;
+	const char *conf = DEFAULT_CONF, *route = NULL, *method = NULL;
 	int test = 0, dump = 0, c, rc;
 
 	while ((c = getopt_long(argc, argv, "c:tThV", opts, NULL)) != -1) {
@@ -495,6 +503,12 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("sluice %s\n", SL_VERSION);
 			return 0;
+		case 'R':
+			route = optarg;
+			break;
+		case 'M':
+			method = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -516,6 +530,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sluice: configuration %s is valid\n", conf);
 		sl_config_unref(cfg);
 		return 0;
+	}
+	if (route) {
+		rc = sl_route_show(cfg, route, method, stdout, err, sizeof err);
+		if (rc < 0)
+			fprintf(stderr, "sluice: --route %s\n", err);
+		sl_config_unref(cfg);
+		return rc < 0 ? 2 : 0;
 	}
 	if (dump) {
 		sl_config_dump(cfg, stdout);

@@ -90,11 +90,13 @@ class Sluice:
     """A running sluice. port, url (http://127.0.0.1:PORT, for -x),
     authority (127.0.0.1:PORT), ports (port first, then extra_ports more
     listeners), unix_path (a unix socket listener too when unix is True,
-    else None), conf (the dict written), conf_path,
+    else None), env (variables added to its environment: passwords for
+    password_env, proxy variables for upstream_from_env), conf (the dict
+    written), conf_path,
     access_log (LogFile of parse_access), error_log (path), server (the
     ServerProcess), pid."""
 
-    def __init__(self, binary, dir, config, extra_ports=0, unix=False):
+    def __init__(self, binary, dir, config, extra_ports=0, unix=False, env=None):
         self.binary = binary
         self.extra_ports = extra_ports
         self.dir = Path(dir)
@@ -106,7 +108,7 @@ class Sluice:
         self.error_log = self.dir / "error.log"
         self.access_log = LogFile(self.access_path, parse_access)
         self.stopping = False  # a test sent SIGTERM or SIGINT
-        self.server = servers.launch("sluice", self._build)
+        self.server = servers.launch("sluice", self._build, env=env)
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.authority = f"{LOOPBACK}:{self.port}"
 

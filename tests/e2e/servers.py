@@ -254,10 +254,11 @@ class ServerProcess:
     all TCP ports it must listen on before it counts as started; logs are
     extra files whose tail explains a failed start; stop_signal asks the
     main process to shut down (SIGTERM unless the server wants another);
-    user, when set, is the account the process starts as."""
+    user, when set, is the account the process starts as; env holds
+    variables added to its (proxy-free) environment."""
 
     def __init__(self, name, argv, dir, ports, logs=(), stop_signal=signal.SIGTERM,
-                 user=None):
+                 user=None, env=None):
         self.name = name
         self.argv = [str(a) for a in argv]
         self.dir = Path(dir)
@@ -271,6 +272,7 @@ class ServerProcess:
         self._known = set()
         self._signalled = False
         self.user = user
+        self.extra_env = dict(env or {})
 
     def start(self, timeout=START_TIMEOUT):
         """Starts the process and waits until every port listens. Raises
@@ -279,7 +281,7 @@ class ServerProcess:
         with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
             self.proc = subprocess.Popen(
                 self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                cwd=self.dir, env=clean_env(), start_new_session=True,
+                cwd=self.dir, env={**clean_env(), **self.extra_env}, start_new_session=True,
                 user=self.user, preexec_fn=_die_with_parent)
         _STARTED.append(self)
         _EVER.append(self)
