@@ -8,7 +8,8 @@
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (default 60)
 #   make bench      benchmarks (bench-parse: the parser; bench-fetch: sluice-fetch
 #                   against curl; bench-proxy: the proxy against Squid,
-#                   tinyproxy, nginx proxy_cache and Varnish)
+#                   tinyproxy, nginx proxy_cache and Varnish, then through
+#                   upstream hops; bench-chain: only the upstream hops)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 .DEFAULT_GOAL := all
@@ -54,7 +55,7 @@ TSAN_BIN   := $(TSAN_SRC:tests/tsan/%.c=$(BUILD)/tests/%)
 BENCH_PARSE := $(BUILD)/bench/bench_parse
 
 .PHONY: all deps run test unit e2e asan ubsan tsan tsan-run fuzz bench bench-parse bench-fetch \
-	bench-proxy \
+	bench-proxy bench-chain \
 	install uninstall clean check-config
 
 all: $(LIB) $(SLUICE) $(FETCH)
@@ -104,9 +105,12 @@ run: deps
 	$(MAKE) all
 	$(SLUICE) -c $(CONF)
 
+# The examples read their passwords from these variables.
 check-config: $(SLUICE)
 	@for f in conf/*.json conf/examples/*.json; do \
-		[ -e "$$f" ] || continue; $(SLUICE) -t -c $$f || exit 1; done
+		[ -e "$$f" ] || continue; \
+		CORP_PROXY_PASSWORD=example BACKUP_PROXY_PASSWORD=example \
+		EDGE_PROXY_PASSWORD=example $(SLUICE) -t -c $$f || exit 1; done
 
 # Sanitizer builds live in their own directories and run the unit suite.
 # Criterion forks a child per test; ASan's leak check runs in each child.
@@ -158,7 +162,12 @@ bench-fetch: all
 # and curl on loopback (bench/README.md). sluice takes part when the binary
 # can proxy. Bounded: the script stops its servers on SIGTERM.
 bench-proxy: all
-	SLUICE_BUILD=$(abspath $(BUILD)) timeout --foreground -k 10 480 $(PYTHON) bench/bench_proxy.py $(BENCH_ARGS)
+	SLUICE_BUILD=$(abspath $(BUILD)) timeout --foreground -k 10 600 $(PYTHON) bench/bench_proxy.py $(BENCH_ARGS)
+
+# Only the upstream chain scenario of bench-proxy: sluice direct and through
+# one CONNECT, SOCKS5 and forwarding hop, with the ratios to direct.
+bench-chain: all
+	SLUICE_BUILD=$(abspath $(BUILD)) timeout --foreground -k 10 240 $(PYTHON) bench/bench_proxy.py --chain $(BENCH_ARGS)
 
 # One after the other, also under -j: benchmarks running side by side
 # would measure each other.

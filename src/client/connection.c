@@ -45,10 +45,23 @@ static const char *str0(const char *s)
 	return s ? s : "";
 }
 
+/* A 64-bit FNV-1a of a hop's password: two routes through one proxy with
+ * other credentials must not share connections (what a connection proved
+ * belongs to its credentials), and the key, a string kept in memory, must
+ * not hold the password itself. */
+static uint64_t secret_tag(const char *pw)
+{
+	uint64_t h = 14695981039346656037ull;
+
+	for (; pw && *pw; pw++)
+		h = (h ^ (unsigned char)*pw) * 1099511628211ull;
+	return pw ? h : 0;
+}
+
 /*
  * Writes the key of r into buf (cap bytes): scheme, lowercase host, port
  * (or, for a forwarding proxy, "forward:" alone), then every hop with what
- * makes its connection distinct. Returns the length the key needs (which
+ * makes its connection distinct (credentials by a digest of the password). Returns the length the key needs (which
  * may exceed cap, as snprintf does).
  */
 static size_t make_key(const sl_reply *r, const sl_route *route, char *buf, size_t cap)
@@ -77,8 +90,9 @@ static size_t make_key(const sl_reply *r, const sl_route *route, char *buf, size
 	}
 	for (size_t i = 0; route && i < route->n; i++) {
 		const sl_hop *h = &route->hops[i];
-		ADD("|%d,%s,%u,%s,%s,%d", (int)h->type, str0(h->host), (unsigned)h->port,
-		    str0(h->user), str0(h->tls_server_name), (int)h->tls_verify);
+		ADD("|%d,%s,%u,%s,%016llx,%s,%d,%d", (int)h->type, str0(h->host), (unsigned)h->port,
+		    str0(h->user), (unsigned long long)secret_tag(h->password),
+		    str0(h->tls_server_name), (int)h->tls_verify, (int)h->forward);
 	}
 #undef ADD
 	return n;

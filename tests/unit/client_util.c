@@ -357,6 +357,7 @@ struct sl_chain_req {
 	int fd;
 	int err;
 	bool ready;
+	bool fail_at_hop0;
 	sl_chain_cb cb;
 	void *arg;
 };
@@ -367,6 +368,8 @@ static void finish_connect(struct sl_chain_req *r)
 	void *arg = r->arg;
 	sl_stream *s = NULL;
 	int err = r->err;
+	bool at_hop0 = r->fail_at_hop0;
+	sl_chain_err e;
 
 	ev_io_stop(r->loop, &r->w);
 	ev_timer_stop(r->loop, &r->t);
@@ -378,8 +381,10 @@ static void finish_connect(struct sl_chain_req *r)
 		close(r->fd);
 	}
 	free(r);
-	sl_chain_err e;
-	sl_chain_err_set(&e, err, err ? g_net.fail_hop : -1, err ? g_net.fail_proxy : false);
+	if (at_hop0)
+		sl_chain_err_set(&e, err, 0, true);
+	else
+		sl_chain_err_set(&e, err, err ? g_net.fail_hop : -1, err ? g_net.fail_proxy : false);
 	cb(s, &e, arg);
 }
 
@@ -429,6 +434,14 @@ sl_chain_req *test_connect(struct ev_loop *loop, const sl_route *route, const ch
 	r->w.data = r;
 	ev_init(&r->t, on_connect_timer);
 	r->t.data = r;
+	g_net.last_to_last_hop = opts->to_last_hop;
+	if (g_net.fail_port && port == g_net.fail_port) {
+		r->err = SL_E_PROXY_REFUSED;
+		r->fail_at_hop0 = true;
+		ev_timer_set(&r->t, 0.0, 0.0);
+		ev_timer_start(loop, &r->t);
+		return r;
+	}
 	if (g_net.fail_err) {
 		r->err = g_net.fail_err;
 		ev_timer_set(&r->t, 0.0, 0.0);

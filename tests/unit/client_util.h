@@ -106,6 +106,8 @@ typedef struct tnet {
 	int fail_err;            /* non-zero: every connect fails with it */
 	int fail_hop;
 	bool fail_proxy;
+	uint16_t fail_port;      /* non-zero: connects to this port fail with
+	                            SL_E_PROXY_REFUSED at hop 0 */
 	bool hold;               /* connects complete only on tnet_release() */
 	struct sl_chain_req *held[64];
 	int nheld;
@@ -114,6 +116,7 @@ typedef struct tnet {
 	uint16_t last_port;
 	uint64_t last_timeout;
 	bool last_tls;
+	bool last_to_last_hop;
 } tnet;
 
 extern tnet g_net;
