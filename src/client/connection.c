@@ -58,43 +58,84 @@ static uint64_t secret_tag(const char *pw)
 	return pw ? h : 0;
 }
 
+/* Key building without printf: it runs for every request. Bytes past cap
+ * are counted, not written. */
+static void key_str(char *buf, size_t cap, size_t *n, const char *s)
+{
+	for (; *s; s++, (*n)++)
+		if (*n < cap)
+			buf[*n] = *s;
+}
+
+static void key_uint(char *buf, size_t cap, size_t *n, unsigned long v)
+{
+	char d[24];
+	size_t k = sizeof d;
+
+	d[--k] = '\0';
+	do
+		d[--k] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	key_str(buf, cap, n, d + k);
+}
+
+static void key_hex64(char *buf, size_t cap, size_t *n, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+	char d[17];
+
+	for (int i = 15; i >= 0; i--, v >>= 4)
+		d[i] = hex[v & 15];
+	d[16] = '\0';
+	key_str(buf, cap, n, d);
+}
+
 /*
  * Writes the key of r into buf (cap bytes): scheme, lowercase host, port
  * (or, for a forwarding proxy, "forward:" alone), then every hop with what
- * makes its connection distinct (credentials by a digest of the password). Returns the length the key needs (which
- * may exceed cap, as snprintf does).
+ * makes its connection distinct (credentials by a digest of the password).
+ * Returns the length the key needs (which may exceed cap, as snprintf
+ * does).
  */
 static size_t make_key(const sl_reply *r, const sl_route *route, char *buf, size_t cap)
 {
 	size_t n = 0;
-	int k;
-
-#define ADD(...)                                                                    \
-	do {                                                                        \
-		k = snprintf(buf + (n < cap ? n : cap), n < cap ? cap - n : 0,      \
-			     __VA_ARGS__);                                          \
-		n += k > 0 ? (size_t)k : 0;                                         \
-	} while (0)
 
 	if (r->fwd) {
 		/* One pool per forwarding proxy, whatever the target. */
-		ADD("forward:");
+		key_str(buf, cap, &n, "forward:");
 	} else {
-		ADD("%s://", r->scheme->name);
+		key_str(buf, cap, &n, r->scheme->name);
+		key_str(buf, cap, &n, "://");
 		for (size_t i = 0; i < r->url.host.n; i++, n++) {
 			char ch = r->url.host.p[i];
 			if (n < cap)
 				buf[n] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
 		}
-		ADD(":%u", (unsigned)r->url.port);
+		key_str(buf, cap, &n, ":");
+		key_uint(buf, cap, &n, r->url.port);
 	}
 	for (size_t i = 0; route && i < route->n; i++) {
 		const sl_hop *h = &route->hops[i];
-		ADD("|%d,%s,%u,%s,%016llx,%s,%d,%d", (int)h->type, str0(h->host), (unsigned)h->port,
-		    str0(h->user), (unsigned long long)secret_tag(h->password),
-		    str0(h->tls_server_name), (int)h->tls_verify, (int)h->forward);
+		key_str(buf, cap, &n, "|");
+		key_uint(buf, cap, &n, (unsigned long)h->type);
+		key_str(buf, cap, &n, ",");
+		key_str(buf, cap, &n, str0(h->host));
+		key_str(buf, cap, &n, ",");
+		key_uint(buf, cap, &n, h->port);
+		key_str(buf, cap, &n, ",");
+		key_str(buf, cap, &n, str0(h->user));
+		key_str(buf, cap, &n, ",");
+		key_hex64(buf, cap, &n, secret_tag(h->password));
+		key_str(buf, cap, &n, ",");
+		key_str(buf, cap, &n, str0(h->tls_server_name));
+		key_str(buf, cap, &n, h->tls_verify ? ",1" : ",0");
+		key_str(buf, cap, &n, h->forward ? ",f" : ",c");
 	}
-#undef ADD
+	if (n < cap)
+		buf[n] = '\0';
+	else if (cap)
+		buf[cap - 1] = '\0';
 	return n;
 }
 
