@@ -22,6 +22,7 @@
 
 #include "client/channel_internal.h"
 #include "core/err.h"
+#include "engines/tls.h"
 
 #define KEY_STACK 1024
 
@@ -131,6 +132,11 @@ static size_t make_key(const sl_reply *r, const sl_route *route, char *buf, size
 		key_str(buf, cap, &n, str0(h->tls_server_name));
 		key_str(buf, cap, &n, h->tls_verify ? ",1" : ",0");
 		key_str(buf, cap, &n, h->forward ? ",f" : ",c");
+		if (h->tls) {
+			/* Another trust store is another connection. */
+			key_str(buf, cap, &n, ",t");
+			key_hex64(buf, cap, &n, (uint64_t)(uintptr_t)h->tls);
+		}
 	}
 	if (n < cap)
 		buf[n] = '\0';
@@ -169,6 +175,8 @@ static int copy_route(sl__conn *c, const sl_route *route)
 		const char *src[] = {h->host, h->user, h->password, h->tls_server_name, h->label};
 
 		hops[i] = *h;
+		if (h->tls)
+			sl_tls_ctx_ref(h->tls);
 		for (size_t j = 0; j < 5; j++) {
 			if (!src[j]) {
 				*dst[j] = NULL;
@@ -218,6 +226,9 @@ static void conn_free(sl__conn *c)
 	if (*pp)
 		*pp = c->hnext;
 	m->nconns--;
+	for (size_t i = 0; i < c->route.n; i++)
+		if (c->route.hops[i].tls)
+			sl_tls_ctx_unref(c->route.hops[i].tls);
 	free(c->key);
 	free(c->host);
 	free(c->rbuf);

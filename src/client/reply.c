@@ -82,6 +82,7 @@ static void reset(sl_reply *r)
 
 static void destroy(sl_reply *r)
 {
+	sl__reply_drop_routes(r);
 	sl_outq_free(&r->bq);
 	free(r->store);
 	free(r->head);
@@ -127,6 +128,7 @@ static void release(sl_reply *r)
 	sl_manager *m = r->m;
 
 	assert(r->state == SL__R_DONE);
+	sl__reply_drop_routes(r);
 	sl_outq_clear(&r->bq);
 	if (r->fd >= 0)
 		sl__scheme_file_cancel(r);

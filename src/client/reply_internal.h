@@ -176,6 +176,10 @@ void sl__reply_set_chain_error(sl_reply *r, const sl_chain_err *e);
  * strings, in r->alt_buf. Returns 0 or SL_E_NOMEM. */
 int sl__reply_copy_routes(sl_reply *r, const sl_route *routes, size_t n);
 
+/* Drops r's copies of the caller's routes (and the TLS contexts they
+ * hold). */
+void sl__reply_drop_routes(sl_reply *r);
+
 /* Points r->conn_route at route i of r (or at route, the caller's only
  * one) and sets r->fwd for it. */
 void sl__reply_use_route(sl_reply *r, const sl_route *route);

@@ -20,6 +20,7 @@
 #include "client/cookie_jar.h"
 #include "client/reply_internal.h"
 #include "core/err.h"
+#include "engines/tls.h"
 
 void sl_request_init(sl_request *rq, const char *method, const char *url)
 {
@@ -168,9 +169,7 @@ int sl__reply_copy_routes(sl_reply *r, const sl_route *routes, size_t n)
 	sl_hop *hops;
 	char *at;
 
-	r->alts = NULL;
-	r->nalts = 0;
-	r->alt_idx = 0;
+	sl__reply_drop_routes(r);
 	if (n < 2)
 		return 0;
 	for (size_t i = 0; i < n; i++) {
@@ -200,6 +199,8 @@ int sl__reply_copy_routes(sl_reply *r, const sl_route *routes, size_t n)
 		for (size_t k = 0; k < routes[i].n; k++, hops++) {
 			const sl_hop *h = &routes[i].hops[k];
 			*hops = *h;
+			if (h->tls)
+				sl_tls_ctx_ref(h->tls);
 			hops->host = keep_str(&at, h->host);
 			hops->user = keep_str(&at, h->user);
 			hops->password = keep_str(&at, h->password);
@@ -210,6 +211,17 @@ int sl__reply_copy_routes(sl_reply *r, const sl_route *routes, size_t n)
 	r->alts = out;
 	r->nalts = n;
 	return 0;
+}
+
+void sl__reply_drop_routes(sl_reply *r)
+{
+	for (size_t i = 0; i < r->nalts; i++)
+		for (size_t k = 0; k < r->alts[i].n; k++)
+			if (r->alts[i].hops[k].tls)
+				sl_tls_ctx_unref(r->alts[i].hops[k].tls);
+	r->alts = NULL;
+	r->nalts = 0;
+	r->alt_idx = 0;
 }
 
 void sl__reply_use_route(sl_reply *r, const sl_route *route)

@@ -351,7 +351,7 @@ static void step(sl_chain_req *r)
 			step(r);
 			return;
 		}
-		l = sl_tls_layer_new(r->opts.tls,
+		l = sl_tls_layer_new(h->tls ? h->tls : r->opts.tls,
 				     h->tls_server_name ? h->tls_server_name : h->host, h->port,
 				     h->tls_verify, (int)r->hop, false);
 		if (!l) {

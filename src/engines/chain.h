@@ -48,6 +48,9 @@ typedef struct sl_hop {
 	const char *password;
 	const char *tls_server_name; /* HTTPS hops: SNI and name to verify (default host) */
 	bool tls_verify;         /* HTTPS hops: verify the proxy's certificate */
+	struct sl_tls_ctx *tls;  /* HTTPS hops: the context (trust) to verify the proxy
+	                            with, or NULL for the connect options' one; whoever
+	                            keeps a copy of the hop holds a reference */
 	bool forward;            /* HTTP(S) hop, last of its route: plain-http requests go
 	                            to it in absolute form instead of through CONNECT */
 	const char *label;       /* for logs and errors, e.g. the upstream's name */

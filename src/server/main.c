@@ -38,6 +38,7 @@
 #include "server/health.h"
 #include "server/listen.h"
 #include "server/message.h"
+#include "server/route_select.h"
 #include "server/route_show.h"
 #include "server/worker.h"
 
@@ -86,6 +87,7 @@ struct server {
 	sl_dns_cache *dcache;
 	sl_auth_cache *auth;
 	sl_health *health;
+	sl_route_tls *upstream_tls;
 	sl_accesslog *alog;
 	sl_server_shared sh;
 	struct point pts[MAX_BIND_POINTS];
@@ -300,6 +302,8 @@ static int build_shared(struct server *sv, char *err, size_t errlen)
 	sv->tls = sl_tls_ctx_new(&to, err, errlen);
 	if (!sv->tls)
 		return -1;
+	if (sl_route_tls_new(cfg, &sv->upstream_tls, err, errlen) < 0)
+		return -1;
 	sv->dcache = sl_dns_cache_new(4096);
 	sv->auth = sl_auth_cache_new(0);
 	sv->health = sl_health_new();
@@ -337,6 +341,7 @@ static int build_shared(struct server *sv, char *err, size_t errlen)
 	sv->sh.n_own = sv->nown;
 	sv->sh.via_name = sv->via;
 	sv->sh.health = sv->health;
+	sv->sh.upstream_tls = sv->upstream_tls;
 	return 0;
 }
 
@@ -351,6 +356,7 @@ static void free_shared(struct server *sv)
 	if (sv->auth)
 		sl_auth_cache_free(sv->auth);
 	sl_health_free(sv->health);
+	sl_route_tls_free(sv->upstream_tls);
 }
 
 static bool all_finished(const struct server *sv)

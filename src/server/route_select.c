@@ -9,11 +9,13 @@
 #include "server/route_select.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/route.h"
 #include "core/addr.h"
 #include "core/err.h"
+#include "engines/tls.h"
 #include "server/health.h"
 
 /* The request's facts, computed once per selection. */
@@ -238,6 +240,95 @@ void sl_route_plan_copy(sl_route_plan *dst, const sl_route_plan *src)
 	for (size_t i = 0; i < src->n; i++)
 		if (src->routes[i].hops)
 			dst->routes[i].hops = dst->hops + (src->routes[i].hops - src->hops);
+	for (size_t i = 0; i < dst->n; i++)
+		for (size_t k = 0; k < dst->routes[i].n; k++)
+			if (dst->routes[i].hops[k].tls)
+				sl_tls_ctx_ref(dst->routes[i].hops[k].tls);
+}
+
+void sl_route_plan_release(sl_route_plan *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t k = 0; k < p->routes[i].n; k++) {
+			sl_hop *h = (sl_hop *)&p->routes[i].hops[k];
+			if (h->tls) {
+				sl_tls_ctx_unref(h->tls);
+				h->tls = NULL;
+			}
+		}
+}
+
+/* ---- the trust of https upstreams ---- */
+
+struct sl_route_tls {
+	const sl_config *cfg;
+	size_t n;
+	sl_tls_ctx *ctx[];   /* one per upstream of cfg, NULL: the global trust */
+};
+
+int sl_route_tls_new(const sl_config *cfg, sl_route_tls **out, char *err, size_t errlen)
+{
+	sl_route_tls *t = NULL;
+	bool any = false;
+
+	*out = NULL;
+	for (size_t i = 0; i < cfg->upstreams.n; i++)
+		any |= cfg->upstreams.v[i].type == SL_CONF_UP_HTTPS &&
+		       cfg->upstreams.v[i].tls.ca_file[0];
+	if (!any)
+		return 0;
+	t = calloc(1, sizeof *t + cfg->upstreams.n * sizeof t->ctx[0]);
+	if (!t) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	t->cfg = cfg;
+	t->n = cfg->upstreams.n;
+	for (size_t i = 0; i < cfg->upstreams.n; i++) {
+		const sl_conf_upstream *u = &cfg->upstreams.v[i];
+		sl_tls_ctx_opts o = {.ca_file = u->tls.ca_file};
+		char why[256];
+
+		if (u->type != SL_CONF_UP_HTTPS || !u->tls.ca_file[0])
+			continue;
+		t->ctx[i] = sl_tls_ctx_new(&o, why, sizeof why);
+		if (!t->ctx[i]) {
+			snprintf(err, errlen, "upstream %s: tls.ca_file %s: %s", u->name,
+				 u->tls.ca_file, why);
+			sl_route_tls_free(t);
+			return -1;
+		}
+	}
+	*out = t;
+	return 0;
+}
+
+void sl_route_tls_free(sl_route_tls *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++)
+		if (t->ctx[i])
+			sl_tls_ctx_unref(t->ctx[i]);
+	free(t);
+}
+
+void sl_route_plan_use_tls(sl_route_plan *p, const sl_route_tls *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		const sl_plan_via *v = &p->via[i];
+		sl_hop *hops = (sl_hop *)p->routes[i].hops;
+
+		for (size_t k = 0; k < p->routes[i].n; k++) {
+			const sl_conf_upstream *u = sl_plan_via_hop(v, (int)k);
+			size_t idx = (size_t)(u - t->cfg->upstreams.v);
+
+			if (u && idx < t->n)
+				hops[k].tls = t->ctx[idx];
+		}
+	}
 }
 
 /* ---- error text ---- */

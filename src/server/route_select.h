@@ -89,8 +89,33 @@ bool sl_route_match(const sl_conf_match *m, const sl_route_req *rq);
 void sl_route_plan_make(const sl_config *cfg, const sl_route_req *rq, struct sl_health *h,
 			uint64_t now_ms, sl_route_plan *out);
 
-/* Copies the plan src into dst, its routes pointing at dst's hops. */
+/* Copies the plan src into dst, its routes pointing at dst's hops; dst
+ * holds references to the TLS contexts of its hops: release it with
+ * sl_route_plan_release(). */
 void sl_route_plan_copy(sl_route_plan *dst, const sl_route_plan *src);
+
+/* Drops the references a copy holds. */
+void sl_route_plan_release(sl_route_plan *p);
+
+/*
+ * The trust of https upstreams with a tls.ca_file of their own: one TLS
+ * context per such upstream of a configuration, built once (it reads the
+ * file: never on a worker's loop) and shared read-only by the workers.
+ */
+typedef struct sl_route_tls sl_route_tls;
+
+/* Builds the contexts of cfg's upstreams. Returns 0 and *out (NULL when no
+ * upstream has a file of its own), or -1 with the reason in err. */
+int sl_route_tls_new(const sl_config *cfg, sl_route_tls **out, char *err, size_t errlen);
+
+/* Drops the table's references (connections using a context keep it
+ * alive). NULL is allowed. */
+void sl_route_tls_free(sl_route_tls *t);
+
+/* Gives the https hops of p whose upstream has a context in t that
+ * context (hop->tls; t NULL: nothing). The plan does not hold references:
+ * t outlives it, and whoever copies the hops takes its own. */
+void sl_route_plan_use_tls(sl_route_plan *p, const sl_route_tls *t);
 
 /* The configured upstream that hop (an index in its route) of v is, or
  * NULL (direct, or an index out of range). */

@@ -73,6 +73,8 @@ typedef struct sl_session_env {
 	sl_worker_stats *stats;
 	struct sl_health *health;      /* upstream and chain health, shared by the
 	                                  process's workers (health.h), or NULL */
+	const struct sl_route_tls *upstream_tls; /* trust of https upstreams with a
+	                                  ca_file of their own, built with cfg, or NULL */
 	bool draining;                 /* set by the worker on SIGTERM: finish the
 	                                  request in progress, then close */
 	struct sl__session *sessions;  /* the worker's live sessions (intrusive list) */

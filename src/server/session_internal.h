@@ -119,6 +119,9 @@ typedef struct sl__txn {
 /* One direction of a tunnel. */
 struct sl__tdir {
 	int src, dst;
+	sl_stream *src_st, *dst_st;    /* the target's stream when it keeps a layer
+	                                  (TLS to an HTTPS proxy): read and written
+	                                  through it instead of src or dst */
 	int pipe[2];                   /* splice mode: the pipe between src and dst */
 	char *buf;                     /* copy mode */
 	size_t off, len, cap;
@@ -131,9 +134,12 @@ struct sl__tdir {
 
 typedef struct sl__tunnel {
 	uint32_t magic;
-	int ufd;                       /* the target's socket, -1 while connecting */
+	int ufd;                       /* the target's socket, -1 while connecting
+	                                  or while st carries the tunnel */
 	ev_io uio;
 	unsigned uevents;
+	sl_stream *st;                 /* the target's stream when a layer stays in
+	                                  it (TLS to an HTTPS proxy hop), else NULL */
 	sl_chain_req *creq;
 	sl_acl_dest dest;              /* must live until the connect ends */
 	sl_route_plan *plan;           /* while connecting: the routes to try */

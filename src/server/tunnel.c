@@ -5,10 +5,12 @@
  * route of the plan when a proxy hop fails; the destination check of acl.h
  * runs on every address resolved here), answered
  * "200 Connection established", and from then on bytes move both ways
- * without being looked at. The target's stream has no TLS layer (the
- * tunnel is not terminated), so its fd is detached and both directions
+ * without being looked at. The target's stream normally has no layer left
+ * (the tunnel is not terminated), so its fd is detached and both directions
  * move with splice(2) through a pipe each (tunnel_linux.c), or with read
- * and write through a small buffer where splice is not available.
+ * and write through a small buffer where splice is not available; when the
+ * route's first hop is an HTTPS proxy, TLS to it stays in the data path and
+ * the bytes are copied through the stream instead.
  *
  * Order: bytes the client sent after the CONNECT head go to the target
  * before anything spliced; the 200 goes to the client before anything
@@ -43,6 +45,44 @@ static void dir_init(struct sl__tdir *d, int src, int dst)
 	d->pipe[0] = d->pipe[1] = -1;
 }
 
+/* Reads from a direction's source: bytes, 0 at its end, -EAGAIN, -errno. */
+static ssize_t src_read(struct sl__tdir *d, void *buf, size_t n)
+{
+	ssize_t r;
+
+	if (d->src_st)
+		return sl_stream_read(d->src_st, buf, n);
+	r = read(d->src, buf, n);
+	if (r < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+	return r;
+}
+
+/* Writes to a direction's destination: bytes, -EAGAIN, or a negative error. */
+static ssize_t dst_write(struct sl__tdir *d, const void *buf, size_t n)
+{
+	ssize_t r;
+
+	if (d->dst_st) {
+		struct iovec v = {(void *)buf, n};
+		return sl_stream_writev(d->dst_st, &v, 1);
+	}
+	r = write(d->dst, buf, n);
+	if (r < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -EAGAIN : -errno;
+	return r;
+}
+
+/* Ends the destination's sending side: a stream closes its layers' way
+ * (TLS close_notify) as far as it can without waiting. */
+static void dst_shut(struct sl__tdir *d)
+{
+	if (d->dst_st)
+		(void)sl_stream_shutdown(d->dst_st);
+	else
+		(void)shutdown(d->dst, SHUT_WR);
+}
+
 static void dir_free(struct sl__sctx *c, struct sl__tdir *d)
 {
 	sl__tdir_splice_free(c, d);
@@ -50,7 +90,8 @@ static void dir_free(struct sl__sctx *c, struct sl__tdir *d)
 	d->buf = NULL;
 }
 
-/* The fallback mover: read into a buffer, write it out. */
+/* The fallback mover, and the one for a target stream with a layer: read
+ * into a buffer, write it out. */
 static ssize_t copy_move(struct sl__tdir *d)
 {
 	ssize_t moved = 0, n;
@@ -61,14 +102,13 @@ static ssize_t copy_move(struct sl__tdir *d)
 	d->want_read = d->want_write = false;
 	for (int round = 0; round < COPY_ROUNDS; round++) {
 		if (d->off < d->len) {
-			n = write(d->dst, d->buf + d->off, d->len - d->off);
-			if (n < 0) {
-				if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-					d->want_write = true;
-					return moved;
-				}
-				return -errno;
+			n = dst_write(d, d->buf + d->off, d->len - d->off);
+			if (n == -EAGAIN) {
+				d->want_write = true;
+				return moved;
 			}
+			if (n < 0)
+				return n;
 			d->off += (size_t)n;
 			d->bytes += (uint64_t)n;
 			moved += n;
@@ -77,22 +117,21 @@ static ssize_t copy_move(struct sl__tdir *d)
 			d->off = d->len = 0;
 		}
 		if (d->eof) {
-			(void)shutdown(d->dst, SHUT_WR);
+			dst_shut(d);
 			d->done = true;
 			return moved;
 		}
-		n = read(d->src, d->buf, d->cap);
+		n = src_read(d, d->buf, d->cap);
 		if (n == 0) {
 			d->eof = true;
 			continue;
 		}
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-				d->want_read = true;
-				return moved;
-			}
-			return -errno;
+		if (n == -EAGAIN) {
+			d->want_read = true;
+			return moved;
 		}
+		if (n < 0)
+			return n;
 		d->len = (size_t)n;
 		d->off = 0;
 	}
@@ -142,14 +181,14 @@ static void pump(sl__session *s)
 	}
 	/* 2. What the client sent early goes to the target first. */
 	while (sl_buf_len(&s->in)) {
-		n = write(t->ufd, sl_buf_data(&s->in), sl_buf_len(&s->in));
+		n = dst_write(&t->up, sl_buf_data(&s->in), sl_buf_len(&s->in));
+		if (n == -EAGAIN) {
+			pre = true;
+			break;
+		}
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-				pre = true;
-				break;
-			}
 			snprintf(err, sizeof err, "tunnel write to the target failed: %s",
-				 strerror(errno));
+				 sl_strerror((int)n));
 			end(s, err);
 			return;
 		}
@@ -164,7 +203,7 @@ static void pump(sl__session *s)
 	if (!pre) {
 		n = move(s, &t->up);
 		if (n < 0) {
-			snprintf(err, sizeof err, "tunnel: %s", strerror((int)-n));
+			snprintf(err, sizeof err, "tunnel: %s", sl_strerror((int)n));
 			end(s, err);
 			return;
 		}
@@ -174,7 +213,7 @@ static void pump(sl__session *s)
 	if (!head) {
 		n = move(s, &t->down);
 		if (n < 0) {
-			snprintf(err, sizeof err, "tunnel: %s", strerror((int)-n));
+			snprintf(err, sizeof err, "tunnel: %s", sl_strerror((int)n));
 			end(s, err);
 			return;
 		}
@@ -203,14 +242,30 @@ static void pump(sl__session *s)
 			cev |= EV_WRITE;
 	}
 	sl__io_arm(s->env->loop, &s->io, &s->events, cev);
-	sl__io_arm(s->env->loop, &t->uio, &t->uevents, uev);
+	if (t->st)
+		sl_stream_want(t->st, (uev & EV_READ ? SL_WANT_READ : 0u) |
+					      (uev & EV_WRITE ? SL_WANT_WRITE : 0u));
+	else
+		sl__io_arm(s->env->loop, &t->uio, &t->uevents, uev);
 }
 
 void sl__tunnel_on_client(sl__session *s, int revents)
 {
 	(void)revents;
-	if (s->tun && s->tun->ufd >= 0)
+	if (s->tun && (s->tun->ufd >= 0 || s->tun->st))
 		pump(s);
+}
+
+static void on_target_stream(sl_stream *st, unsigned events, void *arg)
+{
+	sl__session *s = arg;
+
+	(void)st;
+	(void)events;
+	sl__session_ref(s);
+	if (s->state == SS_TUNNEL && s->tun)
+		pump(s);
+	sl__session_unref(s);
 }
 
 static void on_target_io(struct ev_loop *loop, ev_io *w, int revents)
@@ -281,18 +336,24 @@ static void on_connected(sl_stream *st, const sl_chain_err *e, void *arg)
 		goto out;
 	}
 	x->parent = sl_plan_via_hops(v) ? v->name : NULL;
+	sl_route_plan_release(t->plan);
 	free(t->plan);
 	t->plan = NULL;
 	fd = sl_stream_detach_fd(st);
-	sl_stream_close(st);
-	if (fd < 0) {
-		sl__session_fail(s, fd, SL_SIDE_TUNNEL, "the target's connection has a layer left");
-		goto out;
+	if (fd >= 0) {
+		sl_stream_close(st);
+		t->ufd = fd;
+		if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+		    sl_addr_from_sockaddr((struct sockaddr *)&ss, &a, NULL) == 0)
+			(void)sl_addr_format(&a, x->peer, sizeof x->peer);
+	} else {
+		/* TLS to an HTTPS proxy stays in the data path: bytes go
+		 * through the stream, copied. */
+		t->st = st;
+		sl_stream_set_cb(st, on_target_stream, s);
+		if (st->has_peer)
+			(void)sl_addr_format(&st->peer, x->peer, sizeof x->peer);
 	}
-	t->ufd = fd;
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-	    sl_addr_from_sockaddr((struct sockaddr *)&ss, &a, NULL) == 0)
-		(void)sl_addr_format(&a, x->peer, sizeof x->peer);
 	x->status = 200;
 	x->head_queued = true;
 	x->direct = true;
@@ -304,9 +365,12 @@ static void on_connected(sl_stream *st, const sl_chain_err *e, void *arg)
 		s->env->stats->tunnels++;
 	dir_init(&t->up, s->fd, fd);
 	dir_init(&t->down, fd, s->fd);
-	t->splice = sl__tdir_splice_init(sl__ctx(s), &t->up) == 0;
-	ev_io_init(&t->uio, on_target_io, fd, 0);
-	t->uio.data = s;
+	t->up.dst_st = t->down.src_st = t->st;
+	t->splice = !t->st && sl__tdir_splice_init(sl__ctx(s), &t->up) == 0;
+	if (!t->st) {
+		ev_io_init(&t->uio, on_target_io, fd, 0);
+		t->uio.data = s;
+	}
 	s->state = SS_TUNNEL;
 	SL_DEBUG("session %d: tunnel to %s:%u up (%s)", s->fd, x->host, x->port,
 		 t->splice ? "splice" : "copy");
@@ -399,11 +463,15 @@ void sl__tunnel_free(sl__session *s)
 		return;
 	if (t->creq)
 		sl_chain_cancel(t->creq);
+	if (t->plan)
+		sl_route_plan_release(t->plan);
 	free(t->plan);
 	if (t->ufd >= 0) {
 		ev_io_stop(s->env->loop, &t->uio);
 		close(t->ufd);
 	}
+	if (t->st)
+		sl_stream_close(t->st);
 	dir_free(sl__ctx(s), &t->up);
 	dir_free(sl__ctx(s), &t->down);
 	t->magic = 0;

@@ -283,6 +283,7 @@ sl_worker *sl_worker_new(int id, const sl_server_shared *sh, const sl_worker_lis
 	w->env.access_arg = sh->access_arg;
 	w->env.stats = &w->stats;
 	w->env.health = sh->health;
+	w->env.upstream_tls = sh->upstream_tls;
 
 	sl_manager_opts_init(&mo);
 	mo.connect = sl_forward_connect;

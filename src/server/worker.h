@@ -37,6 +37,7 @@ typedef struct sl_server_shared {
 	const char *via_name;         /* Via received-by */
 	unsigned nworkers;
 	struct sl_health *health;     /* upstream health (health.h), kept across reloads */
+	const struct sl_route_tls *upstream_tls; /* cfg's https upstreams' trust (route_select.h) */
 } sl_server_shared;
 
 /* A listening socket handed to a worker. */
