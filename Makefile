@@ -86,6 +86,9 @@ $(BUILD)/tests/tsan_%: $(BUILD)/obj/tests/tsan/tsan_%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# The health table lives in the server.
+$(BUILD)/tests/tsan_health: $(BUILD)/obj/src/server/health.o
+
 # The unit suite: one Criterion binary, run from the project root so tests
 # find their fixtures under tests/unit/data.
 unit: $(UNIT_BIN)
