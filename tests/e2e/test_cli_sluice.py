@@ -14,9 +14,14 @@ from conftest import ROOT, free_port, run
 EXAMPLES = sorted((ROOT / "conf").glob("*.json")) + sorted((ROOT / "conf/examples").glob("*.json"))
 
 
+# The examples read their passwords from these (password_env).
+EXAMPLE_ENV = {"CORP_PROXY_PASSWORD": "example-1", "BACKUP_PROXY_PASSWORD": "example-2",
+               "EDGE_PROXY_PASSWORD": "example-3"}
+
+
 @pytest.mark.parametrize("conf", EXAMPLES, ids=lambda p: p.name)
 def test_config_shipped_files_load(sluice, conf):
-    r = run([sluice, "-t", "-c", str(conf)])
+    r = run([sluice, "-t", "-c", str(conf)], env={**os.environ, **EXAMPLE_ENV})
     assert r.returncode == 0, r.stderr
     assert "is valid" in r.stderr
 
