@@ -132,6 +132,13 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(wildcard src/core/*.h tests/fuzz/*.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(FUZZ_CORE) -ljansson -lssl -lcrypto -o $@
 
+# Cache targets also take the store's file format code (no threads, no libev).
+FUZZ_CACHE := src/cache/store_format.c
+build/fuzz/fuzz_cache_%: tests/fuzz/fuzz_cache_%.c $(FUZZ_CORE) $(FUZZ_CACHE) \
+		$(wildcard src/core/*.h src/cache/*.h tests/fuzz/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(FUZZ_CORE) $(FUZZ_CACHE) -ljansson -lssl -lcrypto -o $@
+
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 	@set -e; for f in $^; do \
 		n=$$(basename $$f); mkdir -p build/fuzz/corpus-$$n; \
