@@ -195,7 +195,6 @@ void sl__plan_request(sl__session *s, const sl_url *u, bool https)
 
 	sl_route_plan_make(env->cfg, &rr, env->health, env->health ? sl_health_now_ms() : 0, p);
 	sl_route_plan_use_tls(p, env->upstream_tls);
-	t->rule = p->rule_name;
 	t->nvias = (uint8_t)p->n;
 	memcpy(t->vias, p->via, p->n * sizeof *p->via);
 	t->parent_hier = p->hier;

@@ -104,7 +104,6 @@ typedef struct sl__txn {
 	bool direct;                   /* an upstream was involved: HIER_DIRECT */
 	const char *parent_hier;       /* a proxy route carried it: the hierarchy code */
 	const char *parent;            /* ... and the upstream's or chain's name */
-	const char *rule;              /* the route rule's name, or NULL */
 	sl_plan_via vias[SL_PLAN_MAX]; /* the routes tried, in order (route_select.h) */
 	uint8_t nvias;
 	char *str;                     /* method, url, host: NUL-terminated, in one buffer */
@@ -316,8 +315,8 @@ const char *sl__session_date(sl__session *s);
 /* ---- forward.c ---- */
 
 /* Plans the route of the current request to u (https: an https:// URL or
- * a CONNECT) into the worker's plan (sl__ctx(s)->plan) and notes the rule
- * and the routes in the transaction. */
+ * a CONNECT) into the worker's plan (sl__ctx(s)->plan) and notes the
+ * routes in the transaction. */
 void sl__plan_request(sl__session *s, const sl_url *u, bool https);
 
 /* Answers 403 for a request plan p refuses, naming its rule. */
