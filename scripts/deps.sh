@@ -8,7 +8,7 @@ set -eu
 
 PKGS="build-essential pkg-config libssl-dev libev-dev libjansson-dev \
 libc-ares-dev libcriterion-dev openssl ca-certificates nginx libnginx-mod-stream squid \
-dante-server microsocks tinyproxy varnish curl wrk python3 python3-pytest clang \
+dante-server microsocks tinyproxy varnish curl wrk python3 python3-pytest python3-jsonschema clang \
 libclang-rt-14-dev iproute2 procps"
 
 missing=""
