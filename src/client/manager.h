@@ -111,6 +111,18 @@ int sl_manager_send(sl_manager *m, const sl_request *rq, const sl_reply_cbs *cbs
 /* The loop the manager runs on. */
 struct ev_loop *sl_manager_loop(const sl_manager *m);
 
+/*
+ * Applies new tunables to a running manager (a configuration reload): the
+ * connect options (TLS context, verification, destination check), the
+ * timeouts, max_channels and the idle cache's caps and lifetime. Connects
+ * started from now and requests sent from now use them; what runs keeps
+ * what it started with, and parked streams stay (sl_manager_clear_idle()
+ * drops them). The connector, cookie jar, credential cache, user agent,
+ * read buffer cap, pipelining and head limits keep the values given to
+ * sl_manager_new(). Never calls back.
+ */
+void sl_manager_reconfigure(sl_manager *m, const sl_manager_opts *opts);
+
 /* Closes every idle stream in the cache. */
 void sl_manager_clear_idle(sl_manager *m);
 
