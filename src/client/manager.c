@@ -325,6 +325,13 @@ void sl_manager_clear_idle(sl_manager *m)
 	sl_conn_cache_clear(m->idle);
 }
 
+void sl_manager_expire_connections(sl_manager *m)
+{
+	check(m);
+	m->epoch++;
+	sl_conn_cache_clear(m->idle);
+}
+
 void sl_manager_get_stats(const sl_manager *m, sl_manager_stats *out)
 {
 	sl_conn_cache_stats cs;

@@ -126,6 +126,16 @@ void sl_manager_reconfigure(sl_manager *m, const sl_manager_opts *opts);
 /* Closes every idle stream in the cache. */
 void sl_manager_clear_idle(sl_manager *m);
 
+/*
+ * Retires every upstream stream made so far: idle ones are closed now;
+ * those in use finish the exchange they carry and are then closed instead
+ * of taking another request or resting in the cache; connects still in
+ * progress are closed when they complete, and what waited for them gets a
+ * new connect. For when the rules that chose and checked those connections
+ * changed (a configuration reload). Never calls back.
+ */
+void sl_manager_expire_connections(sl_manager *m);
+
 /* Fills *out. */
 void sl_manager_get_stats(const sl_manager *m, sl_manager_stats *out);
 

@@ -2,8 +2,8 @@
  * Reloading the configuration (see reload.h): prepare everything, fail
  * without side effects, then commit to every worker and wait until each
  * has applied the new snapshot. The comparisons between two configurations
- * (what needs a restart, whether idle upstream connections may still be
- * used) read the configurations' JSON dumps, so a setting added to the
+ * (what needs a restart, whether upstream connections made so far may
+ * still be used) read the configurations' JSON dumps, so a setting added to the
  * schema is compared without code here; secrets, which dumps hide, are
  * compared apart.
  */
@@ -299,7 +299,7 @@ fail_named:
 }
 
 /* Hands the snapshot and each worker's listener list to the workers. */
-static void commit(sl_server_state *sv, struct prep *p, bool clear_idle)
+static void commit(sl_server_state *sv, struct prep *p, bool retire_upstream)
 {
 	sl_worker_listener ls[SL_LISTEN_MAX_POINTS];
 	unsigned nw = sv->nw;
@@ -315,7 +315,7 @@ static void commit(sl_server_state *sv, struct prep *p, bool clear_idle)
 			else
 				ls[i].fd = pt->unix_sock ? pt->shared_fd : p->fds[i * nw + k];
 		}
-		bool posted = sl_worker_update(sv->w[k], p->snap, ls, p->np->n, clear_idle) == 0;
+		bool posted = sl_worker_update(sv->w[k], p->snap, ls, p->np->n, retire_upstream) == 0;
 
 		if (!posted)
 			SL_ERROR("reload: worker %u keeps the previous configuration: out of memory",
@@ -370,7 +370,7 @@ int sl_reload(sl_server_state *sv)
 	sl_snapshot *old;
 	sl_listen_set *oldset;
 	char err[1536], restart[512];
-	bool applied = true, clear_idle;
+	bool applied = true, retire_upstream;
 	size_t nrestart;
 	uint64_t gen;
 	int rc;
@@ -390,10 +390,11 @@ int sl_reload(sl_server_state *sv)
 	oldset = sv->points;
 	gen = p.snap->generation;
 	nrestart = sl_reload_restart_keys(old->cfg, p.snap->cfg, sv->nw, restart, sizeof restart);
-	clear_idle = sl_reload_connect_rules_changed(old->cfg, p.snap->cfg);
+	retire_upstream = sl_reload_connect_rules_changed(old->cfg, p.snap->cfg);
 
-	commit(sv, &p, clear_idle);
+	commit(sv, &p, retire_upstream);
 	sv->snap = p.snap;
+	sv->sh.snap = p.snap;
 	sv->points = p.np;
 	p.snap = NULL;
 	p.np = NULL;
@@ -429,9 +430,9 @@ int sl_reload(sl_server_state *sv)
 	if (nrestart)
 		SL_WARN("reload: changing %s needs a restart; the running value%s kept", restart,
 			nrestart == 1 ? " is" : "s are");
-	if (clear_idle)
-		SL_INFO("reload: routing, TLS or access rules changed: idle upstream connections "
-			"closed");
+	if (retire_upstream)
+		SL_INFO("reload: routing, TLS or access rules changed: upstream connections "
+			"made before are not reused");
 	SL_INFO("reloaded %s (generation %llu)", sv->conf_path, (unsigned long long)gen);
 	sl_log_set_level(sl_reload_log_level(sv->snap->cfg->log.level));
 	sl_snapshot_unref(old);

@@ -82,8 +82,9 @@ size_t sl_reload_restart_keys(const sl_config *old, const sl_config *nw,
 /*
  * True when the rules that decide how and where upstream connections are
  * made differ: acl, tls, upstreams (credentials included), chains, routes,
- * upstream_from_env. An idle upstream connection made under other rules is
- * not reused after such a reload.
+ * upstream_from_env. An upstream connection made under other rules is not
+ * reused after such a reload (idle ones close, busy ones after their
+ * exchange).
  */
 bool sl_reload_connect_rules_changed(const sl_config *a, const sl_config *b);
 

@@ -12,9 +12,9 @@
  *
  * An update moves the environment to the new snapshot (sessions keep the
  * one they pinned), retunes the manager (connects and requests from now
- * on use the new TLS context, timeouts and channel limits; idle upstream
- * connections are dropped when the main thread says the rules that chose
- * them changed) and rebuilds the listener array: kept sockets keep their
+ * on use the new TLS context, timeouts and channel limits; upstream
+ * connections made so far are retired when the main thread says the rules
+ * that chose them changed: idle ones close, busy ones after their exchange) and rebuilds the listener array: kept sockets keep their
  * fd and are only re-armed, removed ones are closed (shared ones
  * unwatched), new ones start accepting.
  */
@@ -61,7 +61,7 @@ struct update {
 	sl_snapshot *snap;            /* one reference, the worker's once applied */
 	sl_worker_listener *ls;
 	size_t nls;
-	bool clear_idle;
+	bool retire_upstream;
 };
 
 struct sl_worker {
@@ -323,8 +323,8 @@ static void apply_update(sl_worker *w, struct update *u)
 	w->env.max_sessions = share_of(w, w->env.cfg);
 	manager_opts(w, w->env.cfg, w->env.tls, &mo);
 	sl_manager_reconfigure(w->manager, &mo);
-	if (u->clear_idle)
-		sl_manager_clear_idle(w->manager);
+	if (u->retire_upstream)
+		sl_manager_expire_connections(w->manager);
 }
 
 /* Applies the queued updates in order, telling the main thread after each. */
@@ -514,7 +514,7 @@ void sl_worker_stop_now(sl_worker *w)
 }
 
 int sl_worker_update(sl_worker *w, sl_snapshot *snap, const sl_worker_listener *ls, size_t nls,
-		     bool clear_idle)
+		     bool retire_upstream)
 {
 	struct update *u = calloc(1, sizeof *u);
 
@@ -530,7 +530,7 @@ int sl_worker_update(sl_worker *w, sl_snapshot *snap, const sl_worker_listener *
 		memcpy(u->ls, ls, nls * sizeof *ls);
 	u->nls = nls;
 	u->snap = sl_snapshot_ref(snap);
-	u->clear_idle = clear_idle;
+	u->retire_upstream = retire_upstream;
 	pthread_mutex_lock(&w->lock);
 	if (w->utail)
 		w->utail->next = u;

@@ -76,13 +76,14 @@ void sl_worker_stop_now(sl_worker *w);
  * for that id, an entry with an fd is a new socket the worker takes over
  * (it closes it if it is draining), and a socket whose id is not in the
  * list stops accepting and is closed (shared ones are only unwatched). When
- * clear_idle is set the idle upstream connections are closed. Updates are
+ * retire_upstream is set the upstream connections made so far are not
+ * used for another request (sl_manager_expire_connections). Updates are
  * applied in the order they were posted, on the worker's thread; sessions
  * and connections keep running, each on the snapshot it started with.
  * Returns 0, or SL_E_NOMEM (nothing was posted: the caller keeps the fds).
  */
 int sl_worker_update(sl_worker *w, sl_snapshot *snap, const sl_worker_listener *ls, size_t nls,
-		     bool clear_idle);
+		     bool retire_upstream);
 
 /*
  * Waits up to timeout_ms for the worker to have applied the update of
