@@ -16,7 +16,8 @@ import subprocess
 
 from conftest import run
 from proxyutil import RawClient, request, via, wait_for
-from reloadutil import error_log, reload, status
+from reloadutil import error_log, reload, status, write_config
+from servers import LogFile
 
 
 def connect_ok(p, nginx_origin):
@@ -247,3 +248,20 @@ def test_sighup_during_shutdown_is_ignored(sluice_proxy, nginx_origin):
     assert len(body) == 100 * 1024
     assert p.wait_exit(20) == 0
     assert os.path.exists(p.error_log)
+
+
+def test_changed_error_log_path_is_used(sluice_proxy):
+    p = sluice_proxy()
+    new_log = p.dir / "error-2.log"
+    mark = error_log(p).mark()
+    write_config(p, {"log": {"error": str(new_log)}})
+    p.signal(signal.SIGHUP)
+    LogFile(new_log).wait_line(r"\[info\] main: reloaded .* \(generation 2\)")
+    old = error_log(p).entries(mark)
+    assert any("SIGHUP: reloading" in line for line in old), old
+    assert not any("reloaded" in line for line in old), old
+    # And back: the old file gets the lines again.
+    mark = error_log(p).mark()
+    write_config(p, {"log": {"error": str(p.error_log)}})
+    p.signal(signal.SIGHUP)
+    error_log(p).wait_line(r"reloaded .* \(generation 3\)", mark)
