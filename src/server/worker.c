@@ -311,15 +311,17 @@ static void apply_update(sl_worker *w, struct update *u)
 {
 	sl_snapshot *snap = u->snap;
 	sl_manager_opts mo;
+	uint64_t gen = snap->generation;
+	double loaded = snap->loaded_at;
 
 	u->snap = NULL;
 	apply_listeners(w, u);
-	w->stats.config_generation = snap->generation;
-	w->stats.config_loaded = snap->loaded_at;
 	if (sl_snap_env_switch(&w->env, snap) < 0) {
 		SL_ERROR("worker %d: out of memory: it keeps the previous configuration", w->id);
 		return;
 	}
+	w->stats.config_generation = gen;
+	w->stats.config_loaded = loaded;
 	w->env.max_sessions = share_of(w, w->env.cfg);
 	manager_opts(w, w->env.cfg, w->env.tls, &mo);
 	sl_manager_reconfigure(w->manager, &mo);
