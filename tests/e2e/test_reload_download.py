@@ -4,14 +4,19 @@ origin's TLS port and forwarded as plain HTTP, even when a reload denies
 the destination or the CONNECT port halfway (the request or tunnel in
 flight finishes on the configuration it started with; new ones get the
 new rules). A tunnel survives a reload that removes the listener it came
-in on. The client paces each download itself: it reads a tenth, asks for
-a reload, waits for "reloaded" in the log, and reads on, so every reload
-lands in the middle of the transfer whatever the machine's speed."""
+in on. Through a chain (sluice -> Squid as a configured upstream, forward
+and CONNECT mode) ten reloads, one of which changes the routes, leave a
+1 GiB download intact too. The client paces each download itself: it
+reads a tenth, asks for a reload, waits for "reloaded" in the log, and
+reads on, so every reload lands in the middle of the transfer whatever the
+machine's speed."""
 import hashlib
+import json
 import random
 
 import pytest
 
+from conftest import run
 from proxyutil import RawClient, connect_refused, request, via
 from reloadutil import BodyReader, connect_tunnel, reload
 
@@ -122,3 +127,87 @@ def test_tunnel_survives_removal_of_its_listener(sluice_proxy, nginx_origin):
             assert reader.buf == b""
     finally:
         tls.close()
+
+
+# -- through a chain ---------------------------------------------------------------------
+
+def require_routes(sluice, tmp_path):
+    """Skips unless this sluice routes requests through upstreams (the
+    --route option comes with routing)."""
+    conf = tmp_path / "route-probe.json"
+    conf.write_text(json.dumps({"upstreams": {"u": "http://127.0.0.1:1"},
+                                "routes": [{"via": "u"}]}))
+    r = run([sluice, "--route", "http://example.com/", "-c", str(conf)])
+    if r.returncode != 0:
+        pytest.skip("this sluice does not route through upstreams yet")
+
+
+def chain_config(squid, mode):
+    return {"upstreams": {"sq": {"type": "http", "host": squid.host, "port": squid.port,
+                                 "mode": mode}},
+            "routes": [{"via": "sq"}]}
+
+
+def chain_changes(i):
+    """The i-th reload: timeouts flip; from the 5th the routes change (a
+    deny rule for another host comes first), which retires the upstream
+    connections made before, the one carrying the download included once
+    it is done."""
+    over = {"timeouts": {"client_idle": f"{60 + i}s"}}
+    if i >= 5:
+        over["routes"] = [{"match": {"hosts": [f"blocked-{i}.example"]}, "via": "deny"},
+                          {"via": "sq"}]
+    return over
+
+
+def paced_chain_download(reader, p):
+    step = BIG_SIZE // (RELOADS + 1)
+    for i in range(RELOADS):
+        assert reader.read(step) == step
+        r = reload(p, chain_changes(i))
+        assert r.ok, r
+    while not reader.complete:
+        reader.read(1 << 24)
+
+
+def test_ten_reloads_during_a_1gib_download_through_a_chain(sluice, sluice_proxy, nginx_origin,
+                                                            squid_open, big_file, tmp_path):
+    require_routes(sluice, tmp_path)
+    p = sluice_proxy(chain_config(squid_open, "forward"))
+    mark = squid_open.access_log.mark()
+    url = f"{nginx_origin.url}/files/{BIG}"
+    with RawClient(p.port, timeout=60) as c:
+        c.send(request("GET", url, f"127.0.0.1:{nginx_origin.port}"))
+        reader = BodyReader(c.sock)
+        assert reader.status == 200 and reader.length == BIG_SIZE
+        paced_chain_download(reader, p)
+    assert reader.hexdigest() == big_file
+    (e,) = p.wait_lines(0, BIG)
+    assert e["status"] == 200 and e["host"] == "sq", e["raw"]
+    squid_open.access_log.wait(1, mark, lambda x: x["url"] == url)
+    # New requests take the last routes: still through Squid, or denied.
+    r = via(p, f"{nginx_origin.url}/echo?after-chain-reloads")
+    assert r.status == 200, r
+    squid_open.access_log.wait(1, mark, lambda x: "after-chain-reloads" in x["url"])
+    r = via(p, "http://blocked-9.example/")
+    assert r.status == 403, r
+
+
+def test_ten_reloads_during_a_1gib_tunnel_through_a_chain(sluice, sluice_proxy, nginx_origin,
+                                                          squid_open, big_file, tmp_path):
+    require_routes(sluice, tmp_path)
+    p = sluice_proxy(chain_config(squid_open, "connect"))
+    mark = squid_open.access_log.mark()
+    tls = connect_tunnel(p.port, nginx_origin.tls_port, nginx_origin.ca_path)
+    try:
+        tls.sendall(f"GET /files/{BIG} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    "Connection: close\r\n\r\n".encode())
+        reader = BodyReader(tls)
+        assert reader.status == 200 and reader.length == BIG_SIZE
+        paced_chain_download(reader, p)
+    finally:
+        tls.close()
+    assert reader.hexdigest() == big_file
+    target = f"127.0.0.1:{nginx_origin.tls_port}"
+    squid_open.access_log.wait(1, mark, lambda x: x["method"] == "CONNECT"
+                               and x["url"] == target)
