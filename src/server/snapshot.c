@@ -101,6 +101,7 @@ static sl_snap_hold *hold_new(sl_snapshot *snap)
 	h->magic = SL_SNAP_HOLD_MAGIC;
 	h->snap = snap;
 	h->cfg = snap->cfg;
+	h->tls = snap->tls;
 	h->own_addrs = snap->own_addrs;
 	h->own_ports = snap->own_ports;
 	h->n_own = snap->n_own;
@@ -136,6 +137,7 @@ int sl_snap_env_init(sl_session_env *env, sl_snapshot *snap)
 			return SL_E_NOMEM;
 		h->magic = SL_SNAP_HOLD_MAGIC;
 		h->cfg = env->cfg;
+		h->tls = env->tls;
 		h->own_addrs = env->own_addrs;
 		h->own_ports = env->own_ports;
 		h->n_own = env->n_own_addrs;

@@ -72,6 +72,8 @@ void sl_snapshot_unref(sl_snapshot *s);
 typedef struct sl_snap_hold {
 	uint32_t magic;
 	const sl_config *cfg;         /* what sessions read */
+	sl_tls_ctx *tls;              /* the TLS context built from it, for
+	                                 connects a session makes itself */
 	sl_snapshot *snap;            /* NULL: a bare configuration kept alive by
 	                                 the environment's owner (unit tests) */
 	const sl_addr *own_addrs;
@@ -83,8 +85,8 @@ typedef struct sl_snap_hold {
 
 /*
  * Gives env its first hold: on snap (the hold takes over the caller's
- * reference), or when snap is NULL on env->cfg and env->own_addrs as they
- * are (their owner keeps them alive). Sets env->cfg, own addresses, TLS
+ * reference), or when snap is NULL on env->cfg, env->tls and
+ * env->own_addrs as they are (their owner keeps them alive). Sets env->cfg, own addresses, TLS
  * context and access log from snap when there is one. Returns 0 or
  * SL_E_NOMEM (the reference on snap is then dropped).
  */

@@ -226,6 +226,7 @@ Test(reload_snapshot, users_keep_the_old_snapshot_until_they_let_go)
 	cr_assert_neq(h3, h1);
 	cr_assert_eq(h3->cfg, b->cfg);
 	cr_assert_eq(h1->cfg, a->cfg, "the old users still read the old configuration");
+	cr_assert_eq(h1->tls, a->tls);
 
 	sl_snap_drop(&env, h1);
 	cr_assert_eq(refs(a), 2, "one user left: the hold stays");
