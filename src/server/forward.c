@@ -91,6 +91,7 @@ struct fwd_conn {
 	sl_chain_cb cb;
 	void *arg;
 	sl_session_env *env;
+	sl_snap_hold *snap;      /* keeps the configuration dest points into */
 	sl_acl_dest dest;
 	char host[256];
 };
@@ -106,6 +107,7 @@ static void on_conn(sl_stream *st, const sl_chain_err *e, void *arg)
 		SL_DEBUG("refused %s:%u: %s", fc->host, fc->dest.port, fc->dest.why);
 		sl__deny_note(fc->env->ctx, fc->host, fc->dest.port, fc->dest.why);
 	}
+	sl_snap_drop(fc->env, fc->snap);
 	fc->magic = 0;
 	free(fc);
 	cb(st, e, cb_arg);
@@ -125,16 +127,19 @@ sl_chain_req *sl_forward_connect(struct ev_loop *loop, const sl_route *route, co
 	fc->cb = cb;
 	fc->arg = arg;
 	fc->env = env;
-	fc->dest.cfg = env->cfg;
-	fc->dest.own = env->own_addrs;
-	fc->dest.own_ports = env->own_ports;
-	fc->dest.n_own = env->n_own_addrs;
+	/* The worker's newest configuration decides where connects may go. */
+	fc->snap = sl_snap_take(env);
+	fc->dest.cfg = fc->snap->cfg;
+	fc->dest.own = fc->snap->own_addrs;
+	fc->dest.own_ports = fc->snap->own_ports;
+	fc->dest.n_own = fc->snap->n_own;
 	fc->dest.port = port;
 	copy_cut(fc->host, sizeof fc->host, host);
 	o.check_addr = sl_acl_check_dest;
 	o.check_arg = &fc->dest;
 	fc->req = sl_chain_connect(loop, route, host, port, &o, on_conn, fc);
 	if (!fc->req) {
+		sl_snap_drop(env, fc->snap);
 		free(fc);
 		return NULL;
 	}
@@ -147,6 +152,7 @@ void sl_forward_connect_cancel(sl_chain_req *r)
 
 	assert(fc->magic == FWD_CONN_MAGIC);
 	sl_chain_cancel(fc->req);
+	sl_snap_drop(fc->env, fc->snap);
 	fc->magic = 0;
 	free(fc);
 }
@@ -193,8 +199,8 @@ void sl__plan_request(sl__session *s, const sl_url *u, bool https)
 	sl_route_req rr = {.host = u->host.p, .host_len = u->host.n, .port = u->port,
 			   .https = https, .method = t->method};
 
-	sl_route_plan_make(env->cfg, &rr, env->health, env->health ? sl_health_now_ms() : 0, p);
-	sl_route_plan_use_tls(p, env->upstream_tls);
+	sl_route_plan_make(sl__cfg(s), &rr, env->health, env->health ? sl_health_now_ms() : 0, p);
+	sl_route_plan_use_tls(p, s->snap->upstream_tls);
 	t->nvias = (uint8_t)p->n;
 	memcpy(t->vias, p->via, p->n * sizeof *p->via);
 	t->parent_hier = p->hier;
@@ -241,7 +247,7 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 		return;
 	}
 	t->port = u->port;
-	if (!sl_acl_client_allowed(env->cfg, s->peer_unix ? NULL : &s->peer)) {
+	if (!sl_acl_client_allowed(sl__cfg(s), s->peer_unix ? NULL : &s->peer)) {
 		sl__session_deny_client(s);
 		return;
 	}
@@ -317,7 +323,7 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 		s->state = SS_WRITE_RESPONSE;
 	}
 	s->last_activity = ev_now(env->loop);
-	sl__session_timer(s, ST_ACTIVITY, env->cfg->timeouts.client_idle_ms);
+	sl__session_timer(s, ST_ACTIVITY, sl__cfg(s)->timeouts.client_idle_ms);
 }
 
 /* The body's bytes have all gone upstream. */
