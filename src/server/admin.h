@@ -2,7 +2,8 @@
  * Requests to the proxy itself: an origin-form request ("GET /path") is not
  * something a forward proxy can forward, so it goes here. Under
  * admin.path_prefix (default "/__sluice") the admin pages answer: /health
- * ("ok") and /stats (the serving worker's counters as JSON), for clients in
+ * ("ok"), /stats (the serving worker's counters as JSON) and /cache (the
+ * cache's summary, answered by the session), for clients in
  * admin.allow when admin.enabled; anything else gets 400 and a short text
  * telling a person who opened the proxy's address in a browser how to use
  * it. Routing is a pure function so it can be tested alone; answering
@@ -25,7 +26,15 @@ typedef enum sl_admin_page {
 	SL_ADMIN_STATS,         /* PREFIX/stats: 200, JSON counters */
 	SL_ADMIN_UNKNOWN,       /* another path under PREFIX: 404 */
 	SL_ADMIN_FORBIDDEN,     /* under PREFIX, but disabled or the client is not allowed: 403 */
+	SL_ADMIN_CACHE,         /* PREFIX/cache: 200, the cache's summary as JSON (the
+	                           session answers it: cache_serve.c) */
 } sl_admin_page;
+
+/*
+ * Whether the client at peer (NULL: a unix socket client) may use the admin
+ * pages and PURGE: admin.enabled and peer within admin.allow.
+ */
+bool sl_admin_allowed(const sl_config *cfg, const sl_addr *peer);
 
 /*
  * Routes an origin-form target (path and optional query) from the client

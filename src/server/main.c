@@ -3,7 +3,8 @@
  * -T), and the proxy server itself. Start-up runs on the main thread and may
  * block (it reads the trust store, resolves listen names, binds): it loads
  * the configuration, opens the error and access logs, builds what every
- * worker shares (TLS context, DNS cache, credential cache), opens every
+ * worker shares (TLS context, DNS cache, credential cache, the disk cache
+ * when cache.dir is set), opens every
  * listening socket (one per worker and TCP address, SO_REUSEPORT; one per
  * unix path), starts the workers and logs "listening on ...". The main
  * thread then only waits for signals: SIGTERM and SIGINT drain the workers
@@ -26,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cache/store.h"
 #include "client/auth_cache.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -79,6 +81,7 @@ struct server {
 	sl_dns_cache *dcache;
 	sl_auth_cache *auth;
 	sl_accesslog *alog;
+	sl_cache *cache;
 	sl_server_shared sh;
 	struct point pts[MAX_BIND_POINTS];
 	size_t npts;
@@ -304,6 +307,22 @@ static int build_shared(struct server *sv, char *err, size_t errlen)
 			 sl_strerror(rc));
 		return -1;
 	}
+	if (cfg->cache.dir[0]) {
+		/* One cache for the process, shared by every worker; its index
+		 * is rebuilt in the background while the proxy serves. */
+		sl_cache_opts co = {
+			.dir = cfg->cache.dir,
+			.max_size = cfg->cache.max_size,
+			.max_object_size = cfg->cache.max_object_size,
+			.memory = cfg->cache.memory,
+		};
+		rc = sl_cache_open(&co, &sv->cache);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot open the cache at %s (cache.dir): %s",
+				 cfg->cache.dir, sl_strerror(rc));
+			return -1;
+		}
+	}
 	for (size_t i = 0; i < sv->npts; i++) {
 		if (sv->pts[i].unix_sock || sv->nown == MAX_BIND_POINTS)
 			continue;
@@ -320,6 +339,7 @@ static int build_shared(struct server *sv, char *err, size_t errlen)
 	sv->sh.tls = sv->tls;
 	sv->sh.dns_cache = sv->dcache;
 	sv->sh.auth = sv->auth;
+	sv->sh.cache = sv->cache;
 	/* With the access log off, sessions skip formatting entries at all. */
 	sv->sh.access_log = cfg->log.access[0] ? sl_accesslog_write : NULL;
 	sv->sh.access_arg = sv->alog;
@@ -332,6 +352,9 @@ static int build_shared(struct server *sv, char *err, size_t errlen)
 
 static void free_shared(struct server *sv)
 {
+	/* After the workers: nothing writes to the cache any more. */
+	if (sv->cache)
+		sl_cache_close(sv->cache);
 	if (sv->alog)
 		sl_accesslog_close(sv->alog);
 	if (sv->tls)

@@ -54,6 +54,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "server/admin.h"
+#include "server/cache_internal.h"
 #include "server/listen.h"
 #include "server/session_internal.h"
 
@@ -768,6 +769,10 @@ static void answer_admin(sl__session *s, const sl_http_request *rq)
 	sl_admin_page page;
 
 	page = sl_admin_route(env->cfg, s->peer_unix ? NULL : &s->peer, rq->method, rq->target);
+	if (page == SL_ADMIN_CACHE) {
+		sl__cache_answer_summary(s);
+		return;
+	}
 	if (page == SL_ADMIN_STATS && env->manager)
 		sl_manager_get_stats(env->manager, &ms);
 	else
@@ -1158,6 +1163,8 @@ void sl_session_close_all(sl_session_env *env)
 {
 	sl__session *s, *next;
 
+	sl__cache_worker_stop(env);
+
 	for (s = env->sessions; s; s = next) {
 		next = s->next;
 		sl__session_close(s, "closed at shutdown");
@@ -1202,7 +1209,8 @@ int sl_session_env_init(sl_session_env *env)
 	c->received_by = c->via + 4;
 	c->received_by_len = (size_t)n > 4 + 9 ? (size_t)n - 4 - 9 : 0;
 	env->ctx = c;
-	if (!c->scratch || !c->fields || !c->fwd || !c->head) {
+	if (!c->scratch || !c->fields || !c->fwd || !c->head ||
+	    sl__cache_worker_init(env) < 0) {
 		sl_session_env_free(env);
 		return SL_E_NOMEM;
 	}
@@ -1216,6 +1224,7 @@ void sl_session_env_free(sl_session_env *env)
 	if (!c)
 		return;
 	assert(c->magic == SL__SCTX_MAGIC);
+	sl__cache_worker_free(env);
 	while (c->free_s) {
 		sl__session *s = c->free_s;
 		c->free_s = s->next;

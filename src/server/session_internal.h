@@ -72,6 +72,7 @@ typedef struct sl__txn {
 	uint32_t magic;
 	struct sl__txn *next;          /* the pool */
 	sl_reply *up;                  /* the upstream reply of a forwarded request */
+	struct sl__creq *cache;        /* the cache's part in the request, or NULL */
 	ev_tstamp t_start;
 
 	/* The request. */
@@ -205,6 +206,7 @@ struct sl__sctx {
 	unsigned ntxn_peak;            /* ... and their peak since the last trim */
 	ev_tstamp trimmed;             /* when the heap was last trimmed */
 	ev_tstamp refuse_logged;
+	struct sl__cworker *cw;        /* the worker's cache state, NULL: no cache */
 };
 
 static inline struct sl__sctx *sl__ctx(const sl__session *s)

@@ -273,6 +273,7 @@ sl_worker *sl_worker_new(int id, const sl_server_shared *sh, const sl_worker_lis
 	w->env.cfg = cfg;
 	w->env.dns = w->dns;
 	w->env.tls = sh->tls;
+	w->env.cache = sh->cache;
 	w->env.own_addrs = sh->own_addrs;
 	w->env.own_ports = sh->own_ports;
 	w->env.n_own_addrs = sh->n_own;

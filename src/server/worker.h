@@ -29,6 +29,7 @@ typedef struct sl_server_shared {
 	sl_tls_ctx *tls;
 	sl_dns_cache *dns_cache;
 	sl_auth_cache *auth;
+	sl_cache *cache;              /* NULL when cache.dir is "" */
 	sl_access_log_fn access_log;
 	void *access_arg;
 	const sl_addr *own_addrs;     /* the TCP listeners' addresses ... */
