@@ -50,31 +50,58 @@ static const char *str0(const char *s)
  * then every hop with what makes its connection distinct. Returns the
  * length the key needs (which may exceed cap, as snprintf does).
  */
+/* Key building without printf: it runs for every request. Bytes past cap
+ * are counted, not written. */
+static void key_str(char *buf, size_t cap, size_t *n, const char *s)
+{
+	for (; *s; s++, (*n)++)
+		if (*n < cap)
+			buf[*n] = *s;
+}
+
+static void key_uint(char *buf, size_t cap, size_t *n, unsigned long v)
+{
+	char d[24];
+	size_t k = sizeof d;
+
+	d[--k] = '\0';
+	do
+		d[--k] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	key_str(buf, cap, n, d + k);
+}
+
 static size_t make_key(const sl_reply *r, const sl_route *route, char *buf, size_t cap)
 {
 	size_t n = 0;
-	int k;
 
-#define ADD(...)                                                                    \
-	do {                                                                        \
-		k = snprintf(buf + (n < cap ? n : cap), n < cap ? cap - n : 0,      \
-			     __VA_ARGS__);                                          \
-		n += k > 0 ? (size_t)k : 0;                                         \
-	} while (0)
-
-	ADD("%s://", r->scheme->name);
+	key_str(buf, cap, &n, r->scheme->name);
+	key_str(buf, cap, &n, "://");
 	for (size_t i = 0; i < r->url.host.n; i++, n++) {
 		char ch = r->url.host.p[i];
 		if (n < cap)
 			buf[n] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
 	}
-	ADD(":%u", (unsigned)r->url.port);
+	key_str(buf, cap, &n, ":");
+	key_uint(buf, cap, &n, r->url.port);
 	for (size_t i = 0; route && i < route->n; i++) {
 		const sl_hop *h = &route->hops[i];
-		ADD("|%d,%s,%u,%s,%s,%d", (int)h->type, str0(h->host), (unsigned)h->port,
-		    str0(h->user), str0(h->tls_server_name), (int)h->tls_verify);
+		key_str(buf, cap, &n, "|");
+		key_uint(buf, cap, &n, (unsigned long)h->type);
+		key_str(buf, cap, &n, ",");
+		key_str(buf, cap, &n, str0(h->host));
+		key_str(buf, cap, &n, ",");
+		key_uint(buf, cap, &n, h->port);
+		key_str(buf, cap, &n, ",");
+		key_str(buf, cap, &n, str0(h->user));
+		key_str(buf, cap, &n, ",");
+		key_str(buf, cap, &n, str0(h->tls_server_name));
+		key_str(buf, cap, &n, h->tls_verify ? ",1" : ",0");
 	}
-#undef ADD
+	if (n < cap)
+		buf[n] = '\0';
+	else if (cap)
+		buf[cap - 1] = '\0';
 	return n;
 }
 

@@ -171,8 +171,12 @@ int sl__request_copy(sl_reply *r, const sl_request *rq)
 	}
 	at = r->store;
 	bump(&at, rq->url, ulen);
-	if ((rc = sl_url_parse(r->store, ulen, &r->url)) < 0)
+	if (rq->parsed) {
+		r->url = *rq->parsed;
+		sl_url_rebase(&r->url, rq->url, r->store);
+	} else if ((rc = sl_url_parse(r->store, ulen, &r->url)) < 0) {
 		return rc;
+	}
 	r->scheme = sl_scheme_find(r->url.scheme);
 	if (!r->scheme)
 		return SL_E_UNSUPPORTED;

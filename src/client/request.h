@@ -25,6 +25,7 @@
 #include <sys/types.h>
 
 #include "core/headers.h"
+#include "core/url.h"
 #include "engines/chain.h"
 
 /* Order in which queued requests take a channel; HIGH goes first. */
@@ -106,6 +107,8 @@ typedef struct sl_request {
 	sl_request_body body;
 	uint64_t first_byte_timeout_ms; /* 0: the manager's default */
 	uint64_t read_timeout_ms;       /* idle between reads; 0: the manager's default */
+	const sl_url *parsed;   /* optional: url as sl_url_parse() parsed it, its
+	                           slices pointing into url (spares a second parse) */
 	enum sl_cache_load cache_load;  /* with a manager cache; PREFER_NETWORK */
 } sl_request;
 

@@ -156,36 +156,65 @@ bool sl_headers_has_token(const sl_field *f, size_t n, const char *name, const c
 
 static const struct {
 	const char *name;
+	size_t len;
 	unsigned bit;
 } hop_fields[] = {
-	{"Connection", SL_HOP_CONNECTION},
-	{"Keep-Alive", SL_HOP_KEEP_ALIVE},
-	{"Proxy-Connection", SL_HOP_PROXY_CONNECTION},
-	{"Proxy-Authenticate", SL_HOP_PROXY_AUTHENTICATE},
-	{"Proxy-Authorization", SL_HOP_PROXY_AUTHORIZATION},
-	{"TE", SL_HOP_TE},
-	{"Trailer", SL_HOP_TRAILER},
-	{"Transfer-Encoding", SL_HOP_TRANSFER_ENCODING},
-	{"Upgrade", SL_HOP_UPGRADE},
+	{"Connection", 10, SL_HOP_CONNECTION},
+	{"Keep-Alive", 10, SL_HOP_KEEP_ALIVE},
+	{"Proxy-Connection", 16, SL_HOP_PROXY_CONNECTION},
+	{"Proxy-Authenticate", 18, SL_HOP_PROXY_AUTHENTICATE},
+	{"Proxy-Authorization", 19, SL_HOP_PROXY_AUTHORIZATION},
+	{"TE", 2, SL_HOP_TE},
+	{"Trailer", 7, SL_HOP_TRAILER},
+	{"Transfer-Encoding", 17, SL_HOP_TRANSFER_ENCODING},
+	{"Upgrade", 7, SL_HOP_UPGRADE},
 };
 
 /* Fields a Connection option may not remove. */
 static const char *const unnamable[] = {"Host", "Content-Length"};
 
+static bool name_is(sl_slice name, size_t i)
+{
+	return strncasecmp(name.p, hop_fields[i].name, hop_fields[i].len) == 0;
+}
+
+/* Runs for every field of every message: dispatches on the length, so
+ * most fields cost one switch and no comparison. Indexes are those of
+ * hop_fields. */
 static unsigned hop_bit(sl_slice name)
 {
-	for (size_t i = 0; i < sizeof hop_fields / sizeof hop_fields[0]; i++)
-		if (sl_slice_case_eq_cstr(name, hop_fields[i].name))
-			return hop_fields[i].bit;
-	return 0;
+	size_t i;
+
+	switch (name.n) {
+	case 2: i = 5; break;
+	case 7:
+		i = (name.p[0] | 0x20) == 't' ? 6 : 8;
+		break;
+	case 10:
+		i = (name.p[0] | 0x20) == 'c' ? 0 : 1;
+		break;
+	case 16: i = 2; break;
+	case 17: i = 7; break;
+	case 18: i = 3; break;
+	case 19: i = 4; break;
+	default: return 0;
+	}
+	return name_is(name, i) ? hop_fields[i].bit : 0;
+}
+
+static bool unnamable_field(sl_slice name)
+{
+	for (size_t i = 0; i < sizeof unnamable / sizeof unnamable[0]; i++)
+		if (sl_slice_case_eq_cstr(name, unnamable[i]))
+			return true;
+	return false;
 }
 
 /* Whether any Connection field in f[0..n) lists name as an option. */
 static bool named_in_connection(const sl_field *f, size_t n, sl_slice name)
 {
-	for (size_t i = 0; i < sizeof unnamable / sizeof unnamable[0]; i++)
-		if (sl_slice_case_eq_cstr(name, unnamable[i]))
-			return false;
+	if (unnamable_field(name))
+		return false;
 	sl_headers_list it;
 	sl_slice e;
 	sl_headers_list_fields(&it, f, n, "Connection");
@@ -195,23 +224,51 @@ static bool named_in_connection(const sl_field *f, size_t n, sl_slice name)
 	return false;
 }
 
+/* Connection options collected once per message; more than this many
+ * fall back to scanning the Connection fields for each field. */
+#define CONN_OPTS_MAX 16
+
 size_t sl_headers_strip_hop_keep(sl_field *f, size_t n, unsigned keep)
 {
-	bool any_conn = !(keep & SL_HOP_NAMED) && sl_headers_find(f, n, "Connection") < n;
+	sl_slice opts[CONN_OPTS_MAX];
+	size_t nopts = 0;
+	bool many = false;
 	size_t w = 0;
+
+	if (!(keep & SL_HOP_NAMED) && sl_headers_find(f, n, "Connection") < n) {
+		sl_headers_list it;
+		sl_slice e;
+		sl_headers_list_fields(&it, f, n, "Connection");
+		while (sl_headers_list_next(&it, &e)) {
+			/* Options naming hop-by-hop fields change nothing. */
+			if (hop_bit(e))
+				continue;
+			if (nopts == CONN_OPTS_MAX) {
+				many = true;
+				break;
+			}
+			opts[nopts++] = e;
+		}
+	}
 
 	/*
 	 * Removed fields are swapped behind the kept ones rather than
 	 * overwritten, so every Connection field stays somewhere in f[0..n)
-	 * for the checks of the fields still to come.
+	 * for the checks of the fields still to come (the slow path reads
+	 * them again).
 	 */
 	for (size_t i = 0; i < n; i++) {
 		unsigned bit = hop_bit(f[i].name);
-		bool drop;
-		if (bit)
+		bool drop = false;
+		if (bit) {
 			drop = !(keep & bit);
-		else
-			drop = any_conn && named_in_connection(f, n, f[i].name);
+		} else if (many) {
+			drop = named_in_connection(f, n, f[i].name);
+		} else if (nopts) {
+			for (size_t k = 0; k < nopts && !drop; k++)
+				drop = sl_slice_case_eq(opts[k], f[i].name);
+			drop = drop && !unnamable_field(f[i].name);
+		}
 		if (drop)
 			continue;
 		if (w != i) {

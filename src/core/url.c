@@ -37,63 +37,44 @@ enum {
 #define PATH (PCHAR | C_SLASH)
 #define QUERY (PCHAR | C_SLASH | C_QMARK)
 
-static unsigned cls(unsigned char c)
-{
-	unsigned f = 0;
+/* The class of every 7-bit byte (GNU range designators keep it short);
+ * bytes from 0x80 belong to no class. */
+#define CL_A (C_ALPHA | C_UNRES | C_SCHEME)
+#define CL_D (C_DIGIT | C_UNRES | C_SCHEME | C_HEX)
+static const uint16_t cls_tab[128] = {
+	['a' ... 'f'] = CL_A | C_HEX,
+	['g' ... 'z'] = CL_A,
+	['A' ... 'F'] = CL_A | C_HEX,
+	['G' ... 'Z'] = CL_A,
+	['0' ... '9'] = CL_D,
+	['-'] = C_UNRES | C_SCHEME,
+	['.'] = C_UNRES | C_SCHEME,
+	['_'] = C_UNRES,
+	['~'] = C_UNRES,
+	['+'] = C_SUBD | C_SCHEME,
+	['!'] = C_SUBD,
+	['$'] = C_SUBD,
+	['&'] = C_SUBD,
+	['\''] = C_SUBD,
+	['('] = C_SUBD,
+	[')'] = C_SUBD,
+	['*'] = C_SUBD,
+	[','] = C_SUBD,
+	[';'] = C_SUBD,
+	['='] = C_SUBD,
+	[':'] = C_COLON,
+	['@'] = C_AT,
+	['/'] = C_SLASH,
+	['?'] = C_QMARK,
+};
+#undef CL_A
+#undef CL_D
 
-	if (c >= 0x80)
-		return 0;
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-		f |= C_ALPHA | C_UNRES | C_SCHEME;
-	if (c >= '0' && c <= '9')
-		f |= C_DIGIT | C_UNRES | C_SCHEME | C_HEX;
-	if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
-		f |= C_HEX;
-	switch (c) {
-	case '-':
-	case '.':
-		f |= C_UNRES | C_SCHEME;
-		break;
-	case '_':
-	case '~':
-		f |= C_UNRES;
-		break;
-	case '+':
-		f |= C_SUBD | C_SCHEME;
-		break;
-	case '!':
-	case '$':
-	case '&':
-	case '\'':
-	case '(':
-	case ')':
-	case '*':
-	case ',':
-	case ';':
-	case '=':
-		f |= C_SUBD;
-		break;
-	case ':':
-		f |= C_COLON;
-		break;
-	case '@':
-		f |= C_AT;
-		break;
-	case '/':
-		f |= C_SLASH;
-		break;
-	case '?':
-		f |= C_QMARK;
-		break;
-	default:
-		break;
-	}
-	return f;
-}
-
-static bool is(char c, unsigned mask)
+static inline bool is(char c, unsigned mask)
 {
-	return (cls((unsigned char)c) & mask) != 0;
+	unsigned char u = (unsigned char)c;
+
+	return u < 128 && (cls_tab[u] & mask) != 0;
 }
 
 static char lower(char c)
@@ -810,4 +791,22 @@ int sl_url_pct_decode(const char *s, size_t n, char *out)
 		i += 2;
 	}
 	return (int)k;
+}
+
+static void rebase(sl_slice *s, const char *from, const char *to)
+{
+	if (s->p)
+		s->p = to + (s->p - from);
+}
+
+void sl_url_rebase(sl_url *u, const char *from, const char *to)
+{
+	rebase(&u->scheme, from, to);
+	rebase(&u->authority, from, to);
+	rebase(&u->userinfo, from, to);
+	rebase(&u->host, from, to);
+	rebase(&u->port_str, from, to);
+	rebase(&u->path, from, to);
+	rebase(&u->query, from, to);
+	rebase(&u->fragment, from, to);
 }

@@ -127,6 +127,13 @@ int sl_url_request_target(const sl_url *u, char *out, size_t cap);
 int sl_url_host_header(const sl_url *u, char *out, size_t cap);
 
 /*
+ * Moves every slice of u that points into the string at from to the same
+ * offset of the string at to: for a URL parsed from one buffer and then
+ * copied byte for byte into another, without parsing it again.
+ */
+void sl_url_rebase(sl_url *u, const char *from, const char *to);
+
+/*
  * Writes the cache key of u: the URL normalised per RFC 3986 sections 6.2.2
  * and 6.2.3 so that equivalent URLs give identical keys. Scheme and host are
  * lowercased (an IPv6 host in RFC 5952 form), a default or empty port is

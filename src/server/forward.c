@@ -183,6 +183,7 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 	char mfv[24];
 	int64_t mf = -1;
 	sl_request r;
+	sl_url pu;
 	int rc;
 
 	if (u->has_userinfo) {
@@ -238,6 +239,12 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 		c->fwd[n++].value = sl_slice_make(mfv, (size_t)k);
 	}
 	sl_request_init(&r, t->method, t->url);
+	if (url == rq->target.p) {
+		/* t->url is a copy of the target u was parsed from. */
+		pu = *u;
+		sl_url_rebase(&pu, rq->target.p, t->url);
+		r.parsed = &pu;
+	}
 	r.headers = c->fwd;
 	r.nheaders = n;
 	r.flags = SL_REQ_NO_COOKIES | SL_REQ_NO_AUTH_CACHE;

@@ -197,20 +197,31 @@ size_t sl_msg_response_head(char *out, size_t cap, int status, sl_slice reason,
 			    const char *via)
 {
 	struct out o = {out, 0, cap, false};
-	char line[64];
-	int k;
+	char line[32];
+	size_t k;
 
-	k = snprintf(line, sizeof line, "HTTP/1.1 %03d ", status);
-	put(&o, line, (size_t)k);
+	/* Formatted by hand: this runs for every response. */
+	memcpy(line, "HTTP/1.1 000 ", 13);
+	line[9] = (char)('0' + status / 100 % 10);
+	line[10] = (char)('0' + status / 10 % 10);
+	line[11] = (char)('0' + status % 10);
+	put(&o, line, 13);
 	put_slice(&o, reason);
 	put(&o, "\r\n", 2);
 	for (size_t i = 0; i < n; i++)
 		if (!via || !sl_slice_case_eq_cstr(f[i].name, "Via"))
 			put_fields(&o, &f[i], 1);
 	if (fr->framing == SL_BODY_LENGTH) {
-		k = snprintf(line, sizeof line, "Content-Length: %llu\r\n",
-			     (unsigned long long)fr->content_length);
-		put(&o, line, (size_t)k);
+		unsigned long long v = fr->content_length;
+
+		puts_(&o, "Content-Length: ");
+		k = sizeof line;
+		line[--k] = '\n';
+		line[--k] = '\r';
+		do
+			line[--k] = (char)('0' + v % 10);
+		while ((v /= 10) != 0);
+		put(&o, line + k, sizeof line - k);
 	} else if (fr->framing == SL_BODY_CHUNKED) {
 		puts_(&o, "Transfer-Encoding: chunked\r\n");
 	}

@@ -229,6 +229,35 @@ Test(headers, strip_hop_named_in_connection)
 	cr_assert(sl_slice_eq_cstr(f[3].name, "X-Kept"));
 }
 
+Test(headers, strip_hop_any_case_and_near_names)
+{
+	sl_field f[] = {
+		F("connection", "close"), F("KEEP-ALIVE", "x"), F("proxy-connection", "x"),
+		F("PROXY-AUTHORIZATION", "x"), F("proxy-authenticate", "x"), F("te", "x"),
+		F("TRAILER", "x"), F("transfer-encoding", "x"), F("UPGRADE", "x"),
+		F("Connectiox", "kept"), F("Trailers", "kept"), F("Upgrades", "kept"), F("T", "kept"),
+		F("Proxy-Authorizatio", "kept"), F("Transfer-Encodinx", "kept"),
+	};
+	size_t n = sl_headers_strip_hop(f, NF(f));
+	cr_assert_eq(n, 6);
+	for (size_t i = 0; i < n; i++)
+		cr_assert(sl_slice_eq_cstr(f[i].value, "kept"));
+}
+
+Test(headers, strip_hop_many_connection_options)
+{
+	/* More options than the fast path collects: every one still counts. */
+	sl_field f[] = {
+		F("Connection", "o1, o2, o3, o4, o5, o6, o7, o8, o9, o10"),
+		F("Connection", "o11, o12, o13, o14, o15, o16, o17, o18, o19, o20"),
+		F("O1", "x"), F("o20", "x"), F("O17", "x"), F("Keep", "y"), F("Host", "h"),
+	};
+	size_t n = sl_headers_strip_hop(f, NF(f));
+	cr_assert_eq(n, 2);
+	cr_assert(sl_slice_eq_cstr(f[0].name, "Keep"));
+	cr_assert(sl_slice_eq_cstr(f[1].name, "Host"));
+}
+
 Test(headers, strip_hop_keeps_removed_fields_in_tail)
 {
 	sl_field f[] = {F("Connection", "close"), F("A", "1"), F("Keep-Alive", "x"), F("B", "2")};

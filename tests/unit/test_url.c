@@ -786,3 +786,22 @@ Test(url, pct_decode)
 	cr_assert_eq(memcmp(inplace, "p@ss", 4), 0);
 	cr_assert_eq(sl_url_pct_decode("", 0, out), 0);
 }
+
+Test(url, rebase_moves_every_slice_to_the_copy)
+{
+	const char *src = "http://u:p@Example.com:8080/a/b?q=1#f";
+	char copy[64];
+	sl_url u;
+
+	cr_assert_eq(sl_url_parse(src, strlen(src), &u), 0);
+	memcpy(copy, src, strlen(src) + 1);
+	sl_url_rebase(&u, src, copy);
+	cr_assert_eq(u.scheme.p, copy);
+	cr_assert_eq(u.host.p, copy + 11);
+	cr_assert_eq(u.userinfo.p, copy + 7);
+	cr_assert_eq(u.port_str.p, copy + 23);
+	cr_assert_eq(u.path.p, copy + 27);
+	cr_assert_eq(u.query.p, copy + 32);
+	cr_assert_eq(u.fragment.p, copy + 36);
+	cr_assert_eq(u.port, 8080);
+}
