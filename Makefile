@@ -8,7 +8,8 @@
 #   make fuzz       each libFuzzer target for FUZZ_TIME seconds (default 60)
 #   make bench      benchmarks (bench-parse: the parser; bench-fetch: sluice-fetch
 #                   against curl; bench-proxy: the proxy against Squid,
-#                   tinyproxy, nginx proxy_cache and Varnish)
+#                   tinyproxy, nginx proxy_cache and Varnish; bench-cache: cache
+#                   hits against nginx, Squid, nginx proxy_cache and Varnish)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 .DEFAULT_GOAL := all
@@ -54,7 +55,7 @@ TSAN_BIN   := $(TSAN_SRC:tests/tsan/%.c=$(BUILD)/tests/%)
 BENCH_PARSE := $(BUILD)/bench/bench_parse
 
 .PHONY: all deps run test unit e2e asan ubsan tsan tsan-run fuzz bench bench-parse bench-fetch \
-	bench-proxy \
+	bench-proxy bench-cache \
 	install uninstall clean check-config
 
 all: $(LIB) $(SLUICE) $(FETCH)
@@ -160,12 +161,18 @@ bench-fetch: all
 bench-proxy: all
 	SLUICE_BUILD=$(abspath $(BUILD)) timeout --foreground -k 10 480 $(PYTHON) bench/bench_proxy.py $(BENCH_ARGS)
 
+# Cache hits of 1 KiB, 100 KiB and 10 MiB objects: sluice beside nginx
+# serving the files, Squid's, nginx proxy_cache's and Varnish's hits.
+bench-cache: all
+	SLUICE_BUILD=$(abspath $(BUILD)) timeout --foreground -k 10 300 $(PYTHON) bench/bench_proxy.py --cache-only $(BENCH_ARGS)
+
 # One after the other, also under -j: benchmarks running side by side
 # would measure each other.
 bench:
 	$(MAKE) bench-parse
 	$(MAKE) bench-fetch
 	$(MAKE) bench-proxy
+	$(MAKE) bench-cache
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \
