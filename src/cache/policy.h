@@ -8,8 +8,23 @@
  * what an unsafe request invalidates, a client's own conditional request,
  * and single byte ranges. Nothing here touches a file, a clock or a socket:
  * times come in as arguments (seconds since the epoch), so every rule can
- * be tested with the RFC's own cases. Slices returned point into the
- * caller's fields.
+ * be tested with the RFC's own cases. (One exception: where no time is
+ * passed in, the two-digit year of an obsolete RFC 850 date is read
+ * against the current year, as sl_http_date_parse() does.) Slices returned
+ * point into the caller's fields. Nothing allocates.
+ *
+ * A hit, in order: sl_cache_use(). FRESH, STALE, STALE_REVALIDATE: serve
+ * the entry (strip the no-cache="..." fields when
+ * SL_CACHE_F_NO_CACHE_FIELDS is set; STALE_REVALIDATE also starts a
+ * background validation), answering a client's own conditional with
+ * sl_cache_client_cond() (stored 200 only) and a Range with
+ * sl_cache_range(). VALIDATE: send the request upstream with
+ * sl_cache_validators(); on a 304 that sl_cache_304_selects(), update with
+ * sl_cache_update_fields(), sl_cache_store_fields() and
+ * sl_cache_meta_refresh() and serve; on a failure (no response, 500, 502,
+ * 503, 504) serve the entry when sl_cache_stale_on_error() allows, else
+ * the error. NONE: forward as a miss. With only-if-cached, VALIDATE and
+ * NONE become a 504 instead.
  */
 #ifndef SL_CACHE_POLICY_H
 #define SL_CACHE_POLICY_H
@@ -38,8 +53,11 @@ typedef struct sl_cache_req {
 	sl_cache_control cc;     /* the request's directives (Pragma: no-cache included) */
 	bool authorization;      /* an Authorization field is present */
 	bool conditional;        /* If-None-Match or If-Modified-Since is present */
-	bool if_match;           /* If-Match, If-Unmodified-Since or If-Range: not
-	                            answered from the cache */
+	bool if_match;           /* If-Match or If-Unmodified-Since: not answered
+	                            from the cache (RFC 9111 section 4.3.2 calls
+	                            them not applicable to a cache), so
+	                            sl_cache_use() says NONE. If-Range is not
+	                            counted here: sl_cache_range() evaluates it */
 	bool range;              /* a Range field is present */
 } sl_cache_req;
 
@@ -59,6 +77,8 @@ enum {
 	SL_CACHE_F_IMMUTABLE = 1u << 6,
 	SL_CACHE_F_AUTHORIZED = 1u << 7,      /* stored from a request with Authorization */
 	SL_CACHE_F_HEAD_ONLY = 1u << 8,       /* stored from a HEAD: no body, answers HEAD only */
+	SL_CACHE_F_NO_CACHE_FIELDS = 1u << 9, /* no-cache="...": the named fields go out only
+	                                         after validation (sl_cache_field_no_cache()) */
 };
 
 /*
@@ -89,7 +109,10 @@ enum sl_cache_store_verdict {
 	SL_CACHE_NOSTORE_AUTHORIZATION,  /* request had Authorization, response does not allow */
 	SL_CACHE_NOSTORE_NOT_CACHEABLE,  /* no explicit freshness, status not heuristically
 	                                    cacheable, no public */
-	SL_CACHE_NOSTORE_USELESS,        /* stale at once and without a validator */
+	SL_CACHE_NOSTORE_USELESS,        /* no validator, and every reuse would need one:
+	                                    unqualified no-cache, or stale on arrival (its
+	                                    lifetime not above its Age field) without a
+	                                    stale-while-revalidate or stale-if-error window */
 	SL_CACHE_NOSTORE_VARY_STAR,      /* Vary: * */
 	SL_CACHE_NOSTORE_MUST_UNDERSTAND, /* must-understand with a status not understood */
 };
@@ -99,7 +122,13 @@ const char *sl_cache_store_verdict_name(enum sl_cache_store_verdict v);
 
 /*
  * Section 3: may the response (status, fields f[0..n)) to request r be
- * stored? Pure.
+ * stored? Pure. Status codes understood: those of RFC 9110 section 15 and
+ * 428, 429, 431, 451, 511; others are not stored. must-understand with an
+ * understood status overrides no-store (section 5.2.2.3). Explicitly
+ * cacheable: s-maxage (shared), max-age, an Expires field (even invalid),
+ * public, private in a private cache, or a heuristically cacheable status
+ * (RFC 9110 section 15.1). Stale-at-once is judged from Date, Expires and
+ * Age only (the exchange's times are not known yet).
  */
 enum sl_cache_store_verdict sl_cache_storable(const sl_cache_policy_conf *conf,
 					      const sl_cache_req *r, int status,
@@ -112,11 +141,30 @@ enum sl_cache_store_verdict sl_cache_storable(const sl_cache_policy_conf *conf,
  * cache, max-age, Expires - Date, else heuristic 10 % of Date -
  * Last-Modified capped by conf->heuristic_max for the statuses that allow
  * it), stale_while_revalidate and stale_if_error. body_len is left at 0
- * (the store sets it). r may be NULL (no Authorization).
+ * (the store sets it). r may be NULL (no Authorization). A missing or
+ * invalid Date counts as response_time; an invalid Expires gives lifetime
+ * 0; the first valid Age counts. Heuristic freshness is used only for the
+ * heuristically cacheable statuses (RFC 9110 section 15.1) without explicit
+ * freshness, and sets SL_CACHE_F_HEURISTIC (lifetime 0 without a
+ * Last-Modified or with heuristic_max <= 0).
  */
 void sl_cache_meta_compute(const sl_cache_policy_conf *conf, const sl_cache_req *r,
 			   int status, const sl_field *f, size_t n, int64_t request_time,
 			   int64_t response_time, sl_cache_meta *m);
+
+/*
+ * Section 4.3.4 (and 4.3.5 for a HEAD that freshens): the metadata of a
+ * stored response after validation. f[0..n) are the updated fields
+ * (sl_cache_update_fields() then sl_cache_store_fields()); r304[0..nr) the
+ * 304's (or HEAD response's) own fields, whose Date and Age date the new
+ * exchange of request_time and response_time (the updated fields keep no
+ * Age, and may keep an old Date when the 304 has none). Status, body_len
+ * and the AUTHORIZED and HEAD_ONLY flags come from old; the rest is
+ * computed as sl_cache_meta_compute() does. m may be old.
+ */
+void sl_cache_meta_refresh(const sl_cache_policy_conf *conf, const sl_cache_meta *old,
+			   const sl_field *f, size_t n, const sl_field *r304, size_t nr,
+			   int64_t request_time, int64_t response_time, sl_cache_meta *m);
 
 /* Section 4.2.3: current_age at now, in seconds, never negative. */
 int64_t sl_cache_current_age(const sl_cache_meta *m, int64_t now);
@@ -134,8 +182,9 @@ enum sl_cache_use {
 	                           on either side, or max-age/min-fresh not met) */
 	SL_CACHE_USE_NONE,      /* not usable: forward the request as it is (request
 	                           no-store, a method the cache does not answer,
-	                           Authorization not allowed, HEAD-only entry for a GET,
-	                           must validate but has no validator) */
+	                           If-Match or If-Unmodified-Since, Authorization not
+	                           allowed, HEAD-only entry for a GET, must validate
+	                           but has no validator) */
 };
 
 const char *sl_cache_use_name(enum sl_cache_use u);
@@ -143,7 +192,21 @@ const char *sl_cache_use_name(enum sl_cache_use u);
 /*
  * Section 4 (and 4.2.4, 5.2.1, RFC 5861 section 3): how a stored response
  * with metadata m and fields f[0..n) may answer request r at now. The
- * caller has already matched the key and Vary.
+ * caller has already matched the key and Vary. In order: NONE for the
+ * cases listed there (in a shared cache a request with Authorization uses
+ * an entry only when its response has public, s-maxage or must-revalidate,
+ * section 3.5); then request no-cache (Pragma too) or response no-cache
+ * (unqualified) validate; request max-age (age above it) and min-fresh
+ * (lifetime - age below it) validate; fresh (age < lifetime) is FRESH;
+ * stale with must-revalidate (or proxy-revalidate, s-maxage) validates;
+ * within stale-while-revalidate is STALE_REVALIDATE (before max-stale, so
+ * the entry gets refreshed); within the request's max-stale is STALE; else
+ * VALIDATE. Every "validate" is NONE when the entry has no validator.
+ * only-if-cached is the caller's: anything but FRESH, STALE and
+ * STALE_REVALIDATE becomes a 504 (SL_CACHE_RESULT_OFFLINE_MISS). f is read
+ * only for a request with Authorization; no-cache="..." fields are the
+ * caller's to strip (SL_CACHE_F_NO_CACHE_FIELDS) whenever it serves
+ * without validation.
  */
 enum sl_cache_use sl_cache_use(const sl_cache_policy_conf *conf, const sl_cache_req *r,
 			       const sl_cache_meta *m, const sl_field *f, size_t n,
@@ -155,24 +218,34 @@ enum sl_cache_use sl_cache_use(const sl_cache_policy_conf *conf, const sl_cache_
  * 504)? False when must-revalidate (or proxy-revalidate, s-maxage) forbids
  * serving stale, and when neither the response's stale-if-error, the
  * request's stale-if-error nor its max-stale covers the staleness.
+ * Response no-cache forbids it too (section 4.2.4), and so do the NONE
+ * cases of sl_cache_use(). The response's window alone does not serve a
+ * request with no-cache, min-fresh or a max-age the entry exceeds; the
+ * request's own stale-if-error or max-stale does. Meant for an entry whose
+ * sl_cache_use() was VALIDATE (or STALE_REVALIDATE, FRESH, STALE: those
+ * serve anyway).
  */
 bool sl_cache_stale_on_error(const sl_cache_req *r, const sl_cache_meta *m, int64_t now);
 
 /*
  * Section 4.3.1: the validators of a stored response as request fields for
  * a conditional request: If-None-Match from ETag, If-Modified-Since from
- * Last-Modified (only when there is no ETag... both are sent when present,
- * the server picks). Writes up to 2 fields into out (names are static
- * strings, values point into f) and returns how many (0: no validator).
+ * Last-Modified (a valid date). Both are sent when both are present: the
+ * section asks for the entity-tag and for Last-Modified, and the server
+ * gives If-None-Match precedence. Writes up to 2 fields into out (names are
+ * static strings, values point into f) and returns how many (0: no
+ * validator).
  */
 size_t sl_cache_validators(const sl_field *f, size_t n, sl_field out[2]);
 
 /*
  * Section 4.3.4: does a 304 (fields r304[0..nr)) select the stored
- * response f[0..n)? A strong ETag in the 304 must equal the stored one;
- * else a Last-Modified must equal; else, with no validator at all in the
- * 304, it selects the stored response when that has none either or is the
- * only one.
+ * response f[0..n)? A strong ETag in the 304 must equal the stored one
+ * (strong comparison), a weak one must match weakly; else a Last-Modified
+ * must equal the stored one (as dates); else, with no validator at all in
+ * the 304, it selects the stored response: the caller asks about the one
+ * response whose validators it sent, which is "the only one" of section
+ * 4.3.4.
  */
 bool sl_cache_304_selects(const sl_field *f, size_t n, const sl_field *r304, size_t nr);
 
@@ -180,9 +253,16 @@ bool sl_cache_304_selects(const sl_field *f, size_t n, const sl_field *r304, siz
  * Section 3.2 and 4.3.4: the fields to keep after a 304 (or a HEAD that
  * freshens): every stored field, except that fields present in the 304
  * replace all stored fields of the same name, and Content-Length,
- * Content-Encoding, Content-Range, Transfer-Encoding, and hop-by-hop fields
- * of the 304 are not taken. Writes into out[0..cap) and returns the count,
- * or SL_E_LIMIT when cap is too small. Slices point into f and r304.
+ * Content-Encoding, Content-Range, Transfer-Encoding, hop-by-hop fields
+ * (and those the 304's Connection names), Proxy-Authenticate,
+ * Proxy-Authentication-Info and Age of the 304 are not taken. The replacing
+ * fields take the place of the first stored field of their name; new names
+ * come last. Writes into out[0..cap) and returns the count, or SL_E_LIMIT
+ * when cap is too small. Slices point into f and r304. Pass the result
+ * through sl_cache_store_fields() (private="..." in the new Cache-Control),
+ * then sl_cache_meta_refresh(); and check sl_cache_storable() on it with
+ * the stored status: a 304 that brings no-store or private makes the
+ * updated response one to serve once, not to keep.
  */
 int sl_cache_update_fields(const sl_field *f, size_t n, const sl_field *r304, size_t nr,
 			   sl_field *out, size_t cap);
@@ -191,14 +271,19 @@ int sl_cache_update_fields(const sl_field *f, size_t n, const sl_field *r304, si
  * The fields of a response to store, written into out[0..cap): hop-by-hop
  * fields and those named by Connection removed, and in a shared cache the
  * fields named by private="..." removed; Age is kept out too (the cache
- * computes its own). Returns the count or SL_E_LIMIT.
+ * computes its own), and so are Proxy-Authenticate and
+ * Proxy-Authentication-Info (section 3.1). out must not overlap f.
+ * Returns the count or SL_E_LIMIT.
  */
 int sl_cache_store_fields(const sl_cache_policy_conf *conf, const sl_field *f, size_t n,
 			  sl_field *out, size_t cap);
 
 /*
  * The fields named by the response's no-cache="..." (fields that must not
- * be sent on a reuse without validation): true when name is one of them.
+ * be sent on a reuse without validation): true when name is one of them
+ * (compared without case). False for an unqualified no-cache, which
+ * SL_CACHE_F_NO_CACHE handles. Parses f's Cache-Control on each call: test
+ * SL_CACHE_F_NO_CACHE_FIELDS first.
  */
 bool sl_cache_field_no_cache(const sl_field *f, size_t n, sl_slice name);
 
@@ -209,8 +294,13 @@ bool sl_cache_field_no_cache(const sl_field *f, size_t n, sl_slice name);
  * and sorted, "name:value\n" where value is the request's field values for
  * that name combined with ", ", whitespace runs collapsed, list elements
  * trimmed (absent: empty). Two requests select the same variant exactly
- * when their secondary keys are equal. Returns the length, 0 when the
- * response has no Vary, or SL_E_LIMIT when out is too small.
+ * when their secondary keys are equal. A request without the field and one
+ * with an empty value give the same key (section 4.1 allows it). Names
+ * listed twice count once; elements that are not field names are skipped
+ * (no request can carry them). Values keep their case; whitespace inside
+ * quoted-strings is kept. The key is NUL-terminated. Returns the length, 0
+ * when the response has no Vary (or "*" only: see sl_cache_vary_star()),
+ * or SL_E_LIMIT when out is too small for the key and its NUL.
  */
 bool sl_cache_vary_star(const sl_field *resp, size_t n);
 int sl_cache_vary_key(const sl_field *resp, size_t rn, const sl_field *req, size_t qn,
@@ -221,10 +311,11 @@ int sl_cache_vary_key(const sl_field *resp, size_t rn, const sl_field *req, size
  * answered with a non-error status (2xx or 3xx), the URIs to invalidate:
  * the target (always), and the Location and Content-Location values
  * resolved against the target when they have the same origin (scheme,
- * host, port). target is the request's absolute URI. Writes up to 3 cache
- * keys (sl_url_cache_key() form) into keys[i] of keycap bytes each and
- * returns how many; 0 when nothing is invalidated (safe method, error
- * status).
+ * host, port). target is the request's absolute URI. Writes up to max
+ * (3 is enough) cache keys (sl_url_cache_key() form, NUL-terminated) into
+ * keys[i] and returns how many, the target's first, without duplicates; 0
+ * when nothing is invalidated (safe method, status outside 200..399, a
+ * target that does not parse). Unknown methods count as unsafe.
  */
 size_t sl_cache_invalidations(enum sl_http_method m, int status, const char *target,
 			      const sl_field *resp, size_t n, char (*keys)[2048], size_t max);
@@ -239,7 +330,13 @@ enum sl_cache_cond {
 /*
  * RFC 9110 section 13.2.2 for a GET or HEAD answered from the cache:
  * If-None-Match (weak comparison, "*" matches) decides when present, else
- * If-Modified-Since against the stored Last-Modified (or Date).
+ * If-Modified-Since against the stored Last-Modified (or Date); an
+ * If-Modified-Since that is not one valid date is ignored (NONE). The
+ * caller applies the result only to a stored 200: a 304 stands for a 200
+ * (RFC 9110 section 15.4.5), and preconditions do not apply to a response
+ * that would not be 2xx (section 13.2.1), so any other stored status is
+ * sent as it is, whatever this returns. With Range, NOT_MODIFIED wins
+ * (section 13.2.2 evaluates If-None-Match before Range).
  */
 enum sl_cache_cond sl_cache_client_cond(const sl_cache_req *r, const sl_field *f, size_t n);
 
@@ -255,7 +352,13 @@ enum sl_cache_range {
 /*
  * RFC 9110 section 14: the request's Range against a stored body of len
  * bytes with fields f (If-Range compared with its ETag, strongly, or its
- * Last-Modified). On SINGLE stores the inclusive byte positions.
+ * Last-Modified, equal as dates and strong: the stored Date at least a
+ * second later, section 8.8.2.2). Only for GET, one Range field, unit
+ * "bytes" (any case). A syntax error anywhere (last < first included)
+ * makes the whole field ignored (NONE). Several ranges are MULTI when any
+ * is satisfiable; no satisfiable range is UNSATISFIABLE ("-0", a first
+ * position at or beyond len, anything on an empty body). On SINGLE stores
+ * the inclusive byte positions, last clipped to len - 1.
  */
 enum sl_cache_range sl_cache_range(const sl_cache_req *r, const sl_field *f, size_t n,
 				   uint64_t len, uint64_t *first, uint64_t *last);
