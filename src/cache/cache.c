@@ -355,27 +355,35 @@ int sl_cache_revalidated(sl_cache *c, const sl_cache_policy_conf *pc, const sl_c
 			 sl_cache_obj *o, const sl_field *f304, size_t n304, int64_t t_req,
 			 int64_t t_resp, sl_field *scratch, size_t scap, sl_cache_obj **out)
 {
+	sl_field *merged = scratch, *kept = scratch + scap / 2;
 	sl_cache_meta m;
-	uint32_t keep = o->meta.flags & (SL_CACHE_F_HEAD_ONLY | SL_CACHE_F_AUTHORIZED);
-	int n, rc;
+	int n, k = -1, rc;
 
 	if (!sl_cache_304_selects(o->fields, o->nfields, f304, n304))
 		return SL_E_CACHE_NOT_STORABLE;
-	n = sl_cache_update_fields(o->fields, o->nfields, f304, n304, scratch, scap);
-	if (n < 0 ||
-	    sl_cache_storable(pc, r, o->meta.status, scratch, (size_t)n) != SL_CACHE_STORE) {
-		/* The merged response answers this request but is not kept. */
+	/* The merge, then what may be stored of it (private="..." of a new
+	 * Cache-Control), in the two halves of the scratch array. */
+	n = sl_cache_update_fields(o->fields, o->nfields, f304, n304, merged, scap / 2);
+	if (n >= 0)
+		k = sl_cache_store_fields(pc, merged, (size_t)n, kept, scap - scap / 2);
+	if (k < 0 ||
+	    sl_cache_storable(pc, r, o->meta.status, kept, (size_t)k) != SL_CACHE_STORE) {
+		/* The updated response is one to serve once, not to keep. */
 		(void)sl_cache_remove(c, sl_slice_make(o->key, o->key_len));
 		*out = sl_cache_obj_ref(o);
 		return 0;
 	}
-	sl_cache_meta_compute(pc, r, o->meta.status, scratch, (size_t)n, t_req, t_resp, &m);
-	m.flags |= keep;
-	m.body_len = o->meta.body_len;
-	rc = sl_cache_update(c, o, &m, scratch, (size_t)n, out);
+	sl_cache_meta_refresh(pc, &o->meta, kept, (size_t)k, f304, n304, t_req, t_resp, &m);
+	rc = sl_cache_update(c, o, &m, kept, (size_t)k, out);
 	if (rc < 0)
 		*out = sl_cache_obj_ref(o);
 	return 0;
+}
+
+bool sl_cache_field_served(const sl_cache_obj *o, const sl_field *f)
+{
+	return !(o->meta.flags & SL_CACHE_F_NO_CACHE_FIELDS) ||
+	       !sl_cache_field_no_cache(o->fields, o->nfields, f->name);
 }
 
 /* ---- removing ---- */

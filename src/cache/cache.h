@@ -108,7 +108,8 @@ int sl_cache_plan_store(sl_cache *c, const sl_cache_policy_conf *pc, const sl_ca
  * Applies a 304 (fields f304[0..n304)) received for the conditional request
  * that validated the stored response o (section 4.3.4): when the 304
  * selects o, its stored fields are merged with the 304's (in scratch,
- * scap entries), the metadata recomputed from them and o's header block
+ * scap entries, used as two halves), the metadata refreshed from them and
+ * the 304's Date and Age (sl_cache_meta_refresh()) and o's header block
  * rewritten in place; *out gets a reference to the updated object (or to o
  * itself when o was replaced meanwhile or the merged response may no longer
  * be stored, in which case the entry is removed). Returns 0, or
@@ -117,6 +118,10 @@ int sl_cache_plan_store(sl_cache *c, const sl_cache_policy_conf *pc, const sl_ca
 int sl_cache_revalidated(sl_cache *c, const sl_cache_policy_conf *pc, const sl_cache_req *r,
 			 sl_cache_obj *o, const sl_field *f304, size_t n304, int64_t t_req,
 			 int64_t t_resp, sl_field *scratch, size_t scap, sl_cache_obj **out);
+
+/* Whether the stored field f of o goes out when o is served without
+ * validation: not when the response's no-cache="..." names it. */
+bool sl_cache_field_served(const sl_cache_obj *o, const sl_field *f);
 
 /*
  * Removes what is stored under the primary key (a response, or a marker

@@ -47,6 +47,7 @@ struct sl__mcache {
 	size_t plen;
 	int64_t t_req;
 	bool serve;                     /* answer from obj (after inner, if any) */
+	bool revalidated;               /* obj was just validated (a 304) */
 	bool from_cache;
 	uint64_t off, left;             /* obj's body still to deliver */
 	sl_field hf[MC_FIELDS];
@@ -164,6 +165,8 @@ static void serve_task(sl__task *t)
 
 		for (size_t i = 0; i < o->nfields && k < MC_FIELDS - 1; i++) {
 			if (sl_slice_case_eq_cstr(o->fields[i].name, "Age"))
+				continue;
+			if (!mc->revalidated && !sl_cache_field_served(o, &o->fields[i]))
 				continue;
 			mc->hf[k++] = o->fields[i];
 		}
@@ -286,6 +289,7 @@ static void in_head(sl_reply *in, const sl_reply_head *h, void *arg)
 			sl_cache_obj_release(mc->obj);
 			mc->obj = upd;
 			mc->serve = true;
+			mc->revalidated = true;
 			return;
 		}
 	}

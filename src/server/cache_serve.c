@@ -192,14 +192,15 @@ static void frame_of(sl__session *s, enum sl_http_body framing, uint64_t len,
 
 /*
  * Queues the head of a stored response: status, the stored fields without
- * framing, hop-by-hop, Age and X-Cache ones, then Age, X-Cache, an extra
- * field (Content-Range) when xname is set, the framing of fr, Via and
- * Connection. Records status, content type and result in the transaction.
+ * framing, hop-by-hop, Age and X-Cache ones (and, when strip is the object
+ * being served without validation, without those its no-cache="..." names),
+ * then Age, X-Cache, an extra field (Content-Range) when xname is set, the
+ * framing of fr, Via and Connection. Records status, content type and result in the transaction.
  * Returns 0 or a negative code (the caller answers or closes).
  */
 static int queue_head(sl__session *s, int status, const sl_field *f, size_t n,
 		      const sl_cache_meta *m, enum sl_cache_result r, const sl_msg_frame *fr,
-		      const char *xname, const char *xval)
+		      const char *xname, const char *xval, const sl_cache_obj *strip)
 {
 	struct sl__sctx *c = sl__ctx(s);
 	sl__txn *t = s->txn;
@@ -217,6 +218,8 @@ static int queue_head(sl__session *s, int status, const sl_field *f, size_t n,
 		    sl_slice_case_eq_cstr(nm, "Transfer-Encoding") ||
 		    sl_slice_case_eq_cstr(nm, "Connection") ||
 		    sl_slice_case_eq_cstr(nm, "Keep-Alive"))
+			continue;
+		if (strip && !sl_cache_field_served(strip, &f[i]))
 			continue;
 		c->fwd[k++] = f[i];
 	}
@@ -291,7 +294,9 @@ void sl__cache_serve(sl__session *s, const sl_cache_req *req, sl_cache_obj *o,
 		}
 	}
 	frame_of(s, status == 304 ? SL_BODY_NONE : SL_BODY_LENGTH, blen, &fr);
-	rc = queue_head(s, status, o->fields, o->nfields, &o->meta, r, &fr, xname, crange);
+	/* Served without validation: the no-cache="..." fields stay home. */
+	rc = queue_head(s, status, o->fields, o->nfields, &o->meta, r, &fr, xname, crange,
+			r == SL_CACHE_RESULT_REVALIDATED ? NULL : o);
 	if (rc < 0) {
 		sl_cache_obj_release(o);
 		if (rc == SL_E_NOMEM)
@@ -369,7 +374,7 @@ static int fill_head(sl__creq *cr, const sl_cache_fill_view *v)
 		framing = SL_BODY_NONE;
 	frame_of(s, framing, len, &fr);
 	rc = queue_head(s, v->meta->status, v->fields, v->nfields, v->meta, cr->result, &fr, NULL,
-			NULL);
+			NULL, NULL);
 	if (rc < 0) {
 		reader_close(cr);
 		if (rc == SL_E_NOMEM)
