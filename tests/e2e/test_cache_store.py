@@ -5,7 +5,9 @@ written); an origin that resets midway stores nothing (its clients, those
 reading along included, see an error; the next request goes upstream);
 kill -9 while an object is being written, then a restart, serves no
 corrupt object and keeps what was complete; a restart keeps hits; the
-store stays under cache.max_size."""
+store stays under cache.max_size; a fill goes on when its client leaves,
+a client that stops reading holds up nobody, and a chunked response is
+stored and served with a length (or close-delimited to HTTP/1.0)."""
 import hashlib
 import signal
 import subprocess
@@ -212,3 +214,78 @@ def test_cache_eviction_keeps_under_max_size(sluice_proxy, nginx_origin, tmp_pat
     assert get(p, urls[-1]).xcache == "HIT"
     assert get(p, urls[0]).xcache == "MISS"
     assert files_size(cache_dir) <= max_size
+
+
+def test_cache_fill_survives_its_client_leaving(cache_proxy, nginx_origin):
+    """The client that started the fetch goes away after a second; the fetch
+    still fills the cache, and the next request is a hit."""
+    url = uniq(nginx_origin.file_url(BIG, prefix="/cache/slow/"))
+    tag = url.split("?", 1)[1]
+    mark = nginx_origin.access_log.mark()
+    d = Download(cache_proxy, url)
+    wait_for(lambda: d.size > 2 << 20, 20, "2 MiB of the object")
+    d.proc.kill()
+    d.done()
+    assert d.size < nginx_origin.size[BIG]
+    wait_for(lambda: nginx_origin.access_log.entries(mark) and any(
+        tag in e["uri"] for e in nginx_origin.access_log.entries(mark)), 30,
+        "the origin finishing the object")
+    r = Download(cache_proxy, url).done()
+    assert r.rc == 0 and r.xcache() == "HIT", (r.err, r.head)
+    assert r.sha == nginx_origin.sha256[BIG]
+    assert len(origin_saw(nginx_origin, cache_proxy, mark, tag)) == 1
+
+
+def test_cache_slow_reader_does_not_hold_up_the_others(cache_proxy, nginx_origin):
+    """A client that stops reading after the head does not slow the fill:
+    the object is committed and served to others while it still waits."""
+    url = uniq(nginx_origin.file_url(BIG, prefix="/cache/slow/"))
+    host = url.split("//", 1)[1].split("/", 1)[0]
+    leader = Download(cache_proxy, url)
+    wait_for(lambda: leader.size > 0, 20, "the first bytes")
+    with proxyutil.RawClient(cache_proxy.port, rcvbuf=4096, timeout=30) as slow:
+        slow.send(proxyutil.request("GET", url, host))
+        head = slow.read_head()
+        assert head.status == 200 and head.header("x-cache") == "HIT"
+        leader.done()
+        assert leader.rc == 0 and leader.sha == servers_sha(nginx_origin)
+        again = Download(cache_proxy, url).done()
+        assert again.rc == 0 and again.xcache() == "HIT"
+        assert again.sha == servers_sha(nginx_origin)
+
+
+def servers_sha(nginx_origin):
+    return nginx_origin.sha256[BIG]
+
+
+def _chunked_origin():
+    state = {"n": 0}
+    parts = [b"first part;", b"second part;", b"x" * 70000]
+
+    def handler(origin, conn, head):
+        state["n"] += 1
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+                     b"Cache-Control: max-age=60\r\nConnection: close\r\n\r\n")
+        for p in parts:
+            conn.sendall(b"%x\r\n%s\r\n" % (len(p), p))
+        conn.sendall(b"0\r\n\r\n")
+        conn.close()
+    o = TinyOrigin(handler)
+    o.body = b"".join(parts)
+    return o, state
+
+
+def test_cache_chunked_response_stored(cache_proxy):
+    origin, state = _chunked_origin()
+    try:
+        url = uniq(f"{origin.url}/chunked")
+        first = get(cache_proxy, url)
+        assert first.rc == 0 and first.body == origin.body and first.xcache == "MISS", first
+        second = get(cache_proxy, url)
+        assert second.body == origin.body and second.xcache == "HIT"
+        assert second.headers.get("content-length") == str(len(origin.body))
+        old = get(cache_proxy, uniq(url), "--http1.0")
+        assert old.rc == 0 and old.body == origin.body, old
+        assert state["n"] == 2
+    finally:
+        origin.close()
