@@ -640,6 +640,33 @@ static void revalidate_background(sl__session *s, const sl_http_request *rq, sl_
 }
 
 /*
+ * Just made leader of a fill after a miss: a fill that ended between the
+ * lookup and the join has stored the object, so look once more. Serves a
+ * fresh object found (the fill is cancelled: whoever joined it meanwhile
+ * looks again too) and returns true; else false.
+ */
+static bool relook_as_leader(sl__session *s, sl__creq *cr, size_t klen, sl_cache_fill *fill)
+{
+	struct sl__cworker *cw = sl__ctx(s)->cw;
+	sl_cache_req req;
+	sl_cache_obj *o = NULL;
+
+	if (sl_cache_lookup(cw->cache, sl_slice_make(cw->key, klen), &o) < 0)
+		return false;
+	sl__cache_req_of(cr, s->txn->meth, &req);
+	if (sl_cache_obj_is_marker(o) ||
+	    sl_cache_use(&cw->pc, &req, &o->meta, o->fields, o->nfields, now_s(s)) !=
+		    SL_CACHE_USE_FRESH) {
+		sl_cache_obj_release(o);
+		return false;
+	}
+	sl_cache_fill_cancel(fill);
+	cr->result = SL_CACHE_RESULT_HIT;
+	sl__cache_serve(s, &req, o, SL_CACHE_RESULT_HIT);
+	return true;
+}
+
+/*
  * A miss or a stale entry (stale: the reference to validate, taken over):
  * joins the key's fill, or leads it with a fetch of its own and reads that
  * fill. Returns true (the request is handled).
@@ -673,6 +700,8 @@ static bool fetch(sl__session *s, const sl_http_request *rq, size_t klen, size_t
 			wait_upstream(s);
 			return true;
 		}
+		if (rc == 1 && !stale && relook_as_leader(s, cr, klen, fill))
+			return true;
 		if (rc == 1) {
 			/* The leader reads its own fill, as the others do. */
 			rc = sl_cache_inflight_join(cw->cache, key, loop, on_reader, cr, &fill2, &rd);
