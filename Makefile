@@ -133,12 +133,13 @@ build/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE) $(wildcard src/core/*.h tests/fuzz/*.h
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(FUZZ_CORE) -ljansson -lssl -lcrypto -o $@
 
-# The cache policy target also needs the policy's own sources.
-FUZZ_POLICY := $(wildcard src/cache/policy*.c)
-build/fuzz/fuzz_cache_policy: tests/fuzz/fuzz_cache_policy.c $(FUZZ_CORE) $(FUZZ_POLICY) \
+# Cache targets also take the policy and the store's file format code (no
+# threads, no libev).
+FUZZ_CACHE := src/cache/store_format.c $(wildcard src/cache/policy*.c)
+build/fuzz/fuzz_cache_%: tests/fuzz/fuzz_cache_%.c $(FUZZ_CORE) $(FUZZ_CACHE) \
 		$(wildcard src/core/*.h src/cache/*.h tests/fuzz/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(FUZZ_CORE) $(FUZZ_POLICY) -ljansson -lssl -lcrypto -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(FUZZ_CORE) $(FUZZ_CACHE) -ljansson -lssl -lcrypto -o $@
 
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 	@set -e; for f in $^; do \
