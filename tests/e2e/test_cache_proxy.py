@@ -100,6 +100,20 @@ def test_cache_single_range_206(cache_proxy, nginx_origin):
     assert results(cache_proxy, pmark, tag, 4)[0] == "TCP_MISS"
 
 
+def test_cache_ranges_of_a_large_object(cache_proxy, nginx_origin):
+    """Large bodies go out from a mapping of the file: ranges at odd
+    offsets, across pages, and the whole body all come back exact."""
+    url = url_of(nginx_origin, "max-age", "10m.bin")
+    whole = get(cache_proxy, url)
+    assert whole.status == 200 and sha(whole.body) == nginx_origin.sha256["10m.bin"]
+    again = get(cache_proxy, url)
+    assert again.xcache == "HIT" and sha(again.body) == nginx_origin.sha256["10m.bin"]
+    for first, last in ((4097, 600000), (1, 262144 + 4095), (10485760 - 300000, 10485759)):
+        r = get(cache_proxy, url, "-H", f"Range: bytes={first}-{last}")
+        assert r.status == 206, r
+        assert r.body == whole.body[first:last + 1], (first, last)
+
+
 def test_cache_client_if_none_match_304(cache_proxy, nginx_origin):
     url = url_of(nginx_origin, "max-age")
     tag = url.split("?", 1)[1]
