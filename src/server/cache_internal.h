@@ -14,6 +14,9 @@
  * away leaves the fetch filling the cache for the others; the worker aborts
  * the fetches left when it stops.
  *
+ * Large hits are sent from mappings of the objects' files that the worker
+ * keeps (cache_map.c).
+ *
  * A fetch and its request point at each other (fetch->cr, creq->fetch)
  * while the fetch answers the request itself; either side clears both
  * links when it lets go. Readers of a fill (the leader's own request
@@ -35,8 +38,12 @@
 #define SL__CFETCH_MAGIC 0x43464554u  /* "CFET" */
 #define SL__POOL_CREQS 64
 #define SL__CACHE_FIELDS 256          /* scratch fields for plans and 304 merges */
+#define SL__MAP_MIN (256u * 1024)     /* bodies from this size go out from a mapping */
+#define SL__CMAPS 16                  /* mappings a worker keeps */
+#define SL__CMAP_BYTES (1ull << 30)   /* ... and at most this many bytes of them */
 
 struct sl__cfetch;
+struct sl__cmap;
 
 /* The cache state of one worker (sl__sctx.cw). */
 struct sl__cworker {
@@ -51,6 +58,9 @@ struct sl__cworker {
 	unsigned nfree_c;
 	struct sl__cfetch *fetches;     /* every fetch of the worker */
 	unsigned nfetches;
+	struct sl__cmap *maps[SL__CMAPS]; /* mapped large objects (cache_map.c) */
+	uint64_t map_clock;
+	uint64_t mapped;                /* bytes mapped, entries in use included */
 };
 
 /* A request the cache takes part in (txn->cache). */
@@ -126,6 +136,20 @@ void sl__cache_replay(sl__creq *cr);
 
 /* Builds the cache's view of the session's request (fields from cr). */
 void sl__cache_req_of(const sl__creq *cr, enum sl_http_method m, sl_cache_req *out);
+
+/* ---- cache_map.c ---- */
+
+/*
+ * Queues blen body bytes of o from byte first on q, from the worker's
+ * mapping of o's file (made now when o has none). On success the caller's
+ * reference on o is dropped (the mapping holds its own) and 0 is returned;
+ * otherwise a negative code, and the caller still holds o.
+ */
+int sl__cache_map_push(struct sl__cworker *cw, sl_outq *q, sl_cache_obj *o, uint64_t first,
+		       uint64_t blen);
+
+/* Unmaps what the worker keeps (at its end; every session is closed). */
+void sl__cache_map_free_all(struct sl__cworker *cw);
 
 /* ---- cache_fetch.c ---- */
 

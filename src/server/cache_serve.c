@@ -4,7 +4,7 @@
  * from the stored fields (Age, X-Cache, Via and framing added) into the
  * session's output and queues the body without copying it: a reference to
  * the memory tier's bytes, a file range sent with sendfile(2), or for large
- * bodies a mapping of the file sent with writev(2) (see push_mapped()), each
+ * bodies a mapping of the file sent with writev(2) (cache_map.c), each
  * holding a reference on the object until its last byte is out. A miss or a
  * stale entry joins the fill of the request already fetching the key, or
  * starts a fetch (cache_fetch.c) and reads its own fill like any other
@@ -19,13 +19,10 @@
  * Also here: PURGE (admin.allow clients) and /__sluice/cache.
  */
 #include <assert.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -83,6 +80,7 @@ void sl__cache_worker_free(sl_session_env *env)
 		free(cr->line);
 		free(cr);
 	}
+	sl__cache_map_free_all(cw);
 	free(cw->key);
 	free(cw->sf);
 	cw->magic = 0;
@@ -254,71 +252,9 @@ static int queue_head(sl__session *s, int status, const sl_field *f, size_t n,
 
 /* ---- hits ---- */
 
-#define SL__MAP_MIN (256u * 1024) /* bodies sent from a mapping, not sendfile */
-
 static void obj_release(void *ctx)
 {
 	sl_cache_obj_release(ctx);
-}
-
-/* A range of an object's file mapped for one answer. */
-struct mapped {
-	void *base;
-	size_t len;
-	sl_cache_obj *o;
-};
-
-static void unmap(void *ctx)
-{
-	struct mapped *m = ctx;
-
-	munmap(m->base, m->len);
-	sl_cache_obj_release(m->o);
-	free(m);
-}
-
-/*
- * Queues blen body bytes of o from first as a mapping of its file, sent
- * with writev(2): the kernel copies from the page cache into the socket,
- * as sendfile(2) would, and no byte passes through our own buffers. Over
- * loopback (and a veth pair), where the receiver copies every byte anyway,
- * this moves large bodies about twice as fast as sendfile, whose many
- * page-sized fragments cost more than one copy (measured on this kind of
- * machine from 256 KiB up; below that sendfile is as fast or faster). The
- * mapping and the reference on o go when the last byte is out. Returns 0
- * (o's reference is the queue's), or a negative code (o is still the
- * caller's).
- */
-static int push_mapped(sl__session *s, sl_cache_obj *o, uint64_t first, uint64_t blen)
-{
-	static long page;
-	off_t start = o->body_off + (off_t)first, base;
-	struct mapped *m;
-	void *p;
-	int rc;
-
-	if (!page)
-		page = sysconf(_SC_PAGESIZE);
-	if (page <= 0 || blen > SIZE_MAX / 2)
-		return SL_E_INVAL;
-	base = start & ~(off_t)(page - 1);
-	if (!(m = malloc(sizeof *m)))
-		return SL_E_NOMEM;
-	m->len = (size_t)(start - base) + (size_t)blen;
-	p = mmap(NULL, m->len, PROT_READ, MAP_SHARED | MAP_POPULATE, o->fd, base);
-	if (p == MAP_FAILED) {
-		rc = -errno;
-		free(m);
-		return rc;
-	}
-	m->base = p;
-	m->o = o;
-	rc = sl_outq_push_ref(&s->out, (char *)p + (start - base), (size_t)blen, unmap, m);
-	if (rc < 0) {
-		munmap(p, m->len);
-		free(m);
-	}
-	return rc;
 }
 
 void sl__cache_serve(sl__session *s, const sl_cache_req *req, sl_cache_obj *o,
@@ -375,7 +311,8 @@ void sl__cache_serve(sl__session *s, const sl_cache_req *req, sl_cache_obj *o,
 		/* The queue holds the reference until the last byte is out. */
 		if (o->body)
 			rc = sl_outq_push_ref(&s->out, o->body + first, blen, obj_release, o);
-		else if (blen < SL__MAP_MIN || (rc = push_mapped(s, o, first, blen)) < 0)
+		else if (blen < SL__MAP_MIN ||
+			 (rc = sl__cache_map_push(sl__ctx(s)->cw, &s->out, o, first, blen)) < 0)
 			rc = sl_outq_push_file_ref(&s->out, o->fd, o->body_off + (off_t)first, blen,
 						   obj_release, o);
 		if (rc < 0) {
