@@ -793,6 +793,10 @@ bool sl__cache_start(sl__session *s, const sl_http_request *rq, const sl_url *u)
 		if (use == SL_CACHE_USE_VALIDATE && plain_get(&req))
 			return fetch(s, rq, klen, (size_t)pl, o);
 		sl_cache_obj_release(o);
+		if (plain_get(&req))
+			/* Unusable as it is and not to validate (no validator, a
+			 * HEAD-only entry): a fresh fetch replaces it. */
+			return fetch(s, rq, klen, (size_t)pl, NULL);
 		return forward_as(s, req.authorization || req.cc.no_store ? SL_CACHE_RESULT_BYPASS
 									  : SL_CACHE_RESULT_MISS);
 	}

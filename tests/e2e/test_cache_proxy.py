@@ -301,3 +301,28 @@ def test_cache_stale_if_error(cache_proxy):
         assert b'"v1"' in origin.heads[1] or b"If-None-Match" in origin.heads[1]
     finally:
         origin.close()
+
+
+def test_cache_client_no_cache_without_validators_refetches(cache_proxy):
+    """A client's no-cache on an entry without validators: a whole new
+    response from the origin, stored in place of the old one."""
+    state = {"n": 0}
+
+    def handler(origin, conn, head):
+        state["n"] += 1
+        body = b"version %d\n" % state["n"]
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nCache-Control: max-age=60\r\n"
+                     b"Connection: close\r\n\r\n" % len(body) + body)
+        conn.close()
+    origin = TinyOrigin(handler)
+    try:
+        url = uniq(f"{origin.url}/nv")
+        assert get(cache_proxy, url).body == b"version 1\n"
+        assert get(cache_proxy, url).xcache == "HIT"
+        r = get(cache_proxy, url, "-H", "Cache-Control: no-cache")
+        assert r.body == b"version 2\n" and r.xcache == "MISS", r
+        r = get(cache_proxy, url)
+        assert r.body == b"version 2\n" and r.xcache == "HIT", r
+        assert state["n"] == 2
+    finally:
+        origin.close()
