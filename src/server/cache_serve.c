@@ -192,6 +192,23 @@ static void frame_of(sl__session *s, enum sl_http_body framing, uint64_t len,
 			 !s->client_eof && framing != SL_BODY_CLOSE;
 }
 
+/* Writes v in decimal into out (at least 21 bytes); returns the length.
+ * (snprintf costs more than the rest of a hit's head.) */
+static int fmt_u64(char *out, uint64_t v)
+{
+	char tmp[20];
+	int n = 0, k = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		out[k++] = tmp[--n];
+	out[k] = '\0';
+	return k;
+}
+
 /*
  * Queues the head of a stored response: status, the stored fields without
  * framing, hop-by-hop, Age and X-Cache ones (and, when strip is the object
@@ -225,7 +242,7 @@ static int queue_head(sl__session *s, int status, const sl_field *f, size_t n,
 			continue;
 		c->fwd[k++] = f[i];
 	}
-	an = snprintf(age, sizeof age, "%" PRId64, sl_cache_current_age(m, now_s(s)));
+	an = fmt_u64(age, (uint64_t)sl_cache_current_age(m, now_s(s)));
 	c->fwd[k].name = SL_SLICE_LIT("Age");
 	c->fwd[k++].value = sl_slice_make(age, (size_t)an);
 	c->fwd[k].name = SL_SLICE_LIT("X-Cache");
@@ -468,67 +485,79 @@ static void pump(sl__creq *cr, bool flush)
 		return;
 	cr->pumping = true;
 	sl__session_ref(s);
-	sl_cache_reader_view(cr->rd, &v);
-	switch (v.state) {
-	case SL_CACHE_FILL_WAITING:
-		goto out;
-	case SL_CACHE_FILL_NOT_STORABLE:
-		cr->pumping = false;
-		fill_not_storable(cr);
-		goto unref;
-	case SL_CACHE_FILL_FAILED:
-		cr->pumping = false;
-		fill_failed(cr, v.err ? v.err : SL_E_CACHE_FILL_FAILED);
-		goto unref;
-	case SL_CACHE_FILL_STREAMING:
-	case SL_CACHE_FILL_COMPLETE:
-		break;
-	}
-	if (!cr->head_sent && fill_head(cr, &v) < 0) {
-		cr->pumping = false;
-		goto unref;
-	}
-	end = cr->framing == SL_BODY_NONE ? 0 : v.avail;
-	if (cr->framing == SL_BODY_LENGTH && end > cr->length)
-		end = cr->length;
-	if (end > cr->sent && sl_outq_below_low(&s->out)) {
-		uint64_t n = end - cr->sent;
-		off_t off = v.body_off + (off_t)cr->sent;
-		int rc = 0;
+	/* Flushing calls back here (forward.c's wrote hook), which the flag
+	 * turns away: so after a flush that took the output under its low
+	 * watermark, this loop moves the next bytes itself, else nothing
+	 * would wake the request again once its fill is complete. */
+	for (;;) {
+		sl_cache_reader_view(cr->rd, &v);
+		switch (v.state) {
+		case SL_CACHE_FILL_WAITING:
+			goto out;
+		case SL_CACHE_FILL_NOT_STORABLE:
+			cr->pumping = false;
+			fill_not_storable(cr);
+			goto unref;
+		case SL_CACHE_FILL_FAILED:
+			cr->pumping = false;
+			fill_failed(cr, v.err ? v.err : SL_E_CACHE_FILL_FAILED);
+			goto unref;
+		case SL_CACHE_FILL_STREAMING:
+		case SL_CACHE_FILL_COMPLETE:
+			break;
+		}
+		if (!cr->head_sent && fill_head(cr, &v) < 0) {
+			cr->pumping = false;
+			goto unref;
+		}
+		end = cr->framing == SL_BODY_NONE ? 0 : v.avail;
+		if (cr->framing == SL_BODY_LENGTH && end > cr->length)
+			end = cr->length;
+		if (end > cr->sent && sl_outq_below_low(&s->out)) {
+			uint64_t n = end - cr->sent;
+			off_t off = v.body_off + (off_t)cr->sent;
+			int rc = 0;
 
-		if (cr->framing == SL_BODY_CHUNKED) {
-			char line[24];
-			int k = snprintf(line, sizeof line, "%" PRIx64 "\r\n", n);
-			rc = sl__session_queue(s, line, (size_t)k);
-			if (rc == 0)
+			if (cr->framing == SL_BODY_CHUNKED) {
+				char line[24];
+				int k = snprintf(line, sizeof line, "%" PRIx64 "\r\n", n);
+				rc = sl__session_queue(s, line, (size_t)k);
+				if (rc == 0)
+					rc = sl_outq_push_file(&s->out, v.fd, off, n, false);
+				if (rc == 0)
+					rc = sl__session_queue(s, "\r\n", 2);
+			} else {
 				rc = sl_outq_push_file(&s->out, v.fd, off, n, false);
-			if (rc == 0)
-				rc = sl__session_queue(s, "\r\n", 2);
-		} else {
-			rc = sl_outq_push_file(&s->out, v.fd, off, n, false);
+			}
+			if (rc < 0) {
+				cr->pumping = false;
+				sl__session_close(s, "out of memory");
+				goto unref;
+			}
+			t->bytes_out += n;
+			cr->sent = end;
 		}
-		if (rc < 0) {
+		if (v.state == SL_CACHE_FILL_COMPLETE && cr->sent >= end) {
+			if (cr->framing == SL_BODY_CHUNKED &&
+			    sl__session_queue(s, "0\r\n\r\n", 5) < 0) {
+				cr->pumping = false;
+				sl__session_close(s, "out of memory");
+				goto unref;
+			}
 			cr->pumping = false;
-			sl__session_close(s, "out of memory");
+			sl__session_response_done(s);
 			goto unref;
 		}
-		t->bytes_out += n;
-		cr->sent = end;
-	}
-	if (v.state == SL_CACHE_FILL_COMPLETE && cr->sent >= end) {
-		if (cr->framing == SL_BODY_CHUNKED && sl__session_queue(s, "0\r\n\r\n", 5) < 0) {
+		if (!flush)
+			break;
+		if (sl__session_flush(s) < 0) {
 			cr->pumping = false;
-			sl__session_close(s, "out of memory");
+			sl__session_close(s, "write to the client failed");
 			goto unref;
 		}
-		cr->pumping = false;
-		sl__session_response_done(s);
-		goto unref;
-	}
-	if (flush && sl__session_flush(s) < 0) {
-		cr->pumping = false;
-		sl__session_close(s, "write to the client failed");
-		goto unref;
+		if (!sl_outq_below_low(&s->out) ||
+		    (cr->sent >= end && v.state != SL_CACHE_FILL_COMPLETE))
+			break;   /* the output is full, or the fill has nothing more yet */
 	}
 	if (sl__session_alive(s))
 		sl__session_update_io(s);
