@@ -82,7 +82,7 @@ $(UNIT_BIN): $(UNIT_OBJ) $(SERVER_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ -lcriterion $(LDLIBS) -o $@
 
-$(BUILD)/tests/tsan_%: $(BUILD)/obj/tests/tsan/tsan_%.o $(LIB)
+$(BUILD)/tests/tsan_%: $(BUILD)/obj/tests/tsan/tsan_%.o $(SERVER_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 

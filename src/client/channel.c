@@ -269,6 +269,7 @@ int sl__channel_connect(sl__channel *ch)
 
 	check(ch);
 	ch->state = SL__CH_CONNECTING;
+	ch->epoch = m->epoch;
 	c->nconnecting++;
 	m->n_connects++;
 	ch->creq = m->o.connect(m->loop, c->route.n ? &c->route : NULL, c->host, c->port,
@@ -286,6 +287,8 @@ void sl__channel_adopt(sl__channel *ch, sl_stream *s, bool reused)
 	check(ch);
 	ch->s = s;
 	ch->from_cache = reused;
+	if (reused)
+		ch->epoch = ch->m->epoch; /* the cache holds only streams of this epoch */
 	ch->born = reused ? 0 : ev_now(ch->m->loop);
 	ch->state = SL__CH_IDLE;
 	ch->timer = SL__T_NONE;

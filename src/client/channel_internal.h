@@ -67,6 +67,7 @@ typedef struct sl__channel {
 	bool must_close;                    /* close after the current response */
 	bool from_cache;                    /* the stream served a request before */
 	ev_tstamp born;                     /* when this channel connected (0: from the cache) */
+	uint64_t epoch;                     /* the manager's epoch when the stream was connected */
 	bool want_write;
 	bool closing;                       /* a close is posted: stop working */
 	int close_err;

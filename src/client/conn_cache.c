@@ -163,14 +163,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	rearm(c);
 }
 
-sl_conn_cache *sl_conn_cache_new(struct ev_loop *loop, const sl_conn_cache_opts *opts)
+static void set_opts(sl_conn_cache *c, const sl_conn_cache_opts *opts)
 {
-	sl_conn_cache *c = calloc(1, sizeof *c);
-
-	if (!c)
-		return NULL;
-	c->magic = CACHE_MAGIC;
-	c->loop = loop;
+	memset(&c->o, 0, sizeof c->o);
 	if (opts)
 		c->o = *opts;
 	if (!c->o.max_total)
@@ -179,9 +174,30 @@ sl_conn_cache *sl_conn_cache_new(struct ev_loop *loop, const sl_conn_cache_opts 
 		c->o.max_per_key = 8;
 	if (!c->o.idle_timeout_ms)
 		c->o.idle_timeout_ms = 60000;
+}
+
+sl_conn_cache *sl_conn_cache_new(struct ev_loop *loop, const sl_conn_cache_opts *opts)
+{
+	sl_conn_cache *c = calloc(1, sizeof *c);
+
+	if (!c)
+		return NULL;
+	c->magic = CACHE_MAGIC;
+	c->loop = loop;
+	set_opts(c, opts);
 	ev_init(&c->timer, on_timer);
 	c->timer.data = c;
 	return c;
+}
+
+void sl_conn_cache_set_opts(sl_conn_cache *c, const sl_conn_cache_opts *opts)
+{
+	check(c);
+	set_opts(c, opts);
+	/* Over a lower cap, the oldest streams go now. */
+	while (c->head && c->st.idle > c->o.max_total)
+		evict(c, c->head, &c->st.evicted_limit);
+	rearm(c);
 }
 
 void sl_conn_cache_clear(sl_conn_cache *c)

@@ -62,6 +62,14 @@ sl_stream *sl_conn_cache_take(sl_conn_cache *c, const char *key, size_t n);
 /* How many streams key has parked. */
 unsigned sl_conn_cache_count(const sl_conn_cache *c, const char *key, size_t n);
 
+/*
+ * Replaces the options of a live cache (zero members mean the defaults).
+ * The idle timeout applies at once to the streams held, counted from when
+ * each was parked; streams beyond a lower total cap are evicted now, oldest
+ * first; a lower per-key cap applies as streams are parked.
+ */
+void sl_conn_cache_set_opts(sl_conn_cache *c, const sl_conn_cache_opts *opts);
+
 /* Closes every parked stream. */
 void sl_conn_cache_clear(sl_conn_cache *c);
 

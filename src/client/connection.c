@@ -413,10 +413,13 @@ void sl__conn_dispatch(sl__conn *c)
 void sl__conn_channel_idle(sl__conn *c, sl__channel *ch)
 {
 	sl_manager *m = c->m;
+	bool stale = ch->epoch != m->epoch;
 	sl_stream *s;
 
 	check(c);
-	for (unsigned p = 0; p < SL_PRIO_COUNT; p++)
+	/* A stream of an older epoch serves nothing more: it is closed, and
+	 * what waits gets a new connection below. */
+	for (unsigned p = 0; p < SL_PRIO_COUNT && !stale; p++)
 		for (sl_reply *r = c->qhead[p]; r; r = r->qnext)
 			if (sl__channel_can_take(ch, r, false)) {
 				sl__conn_dequeue(c, r);
@@ -428,7 +431,7 @@ void sl__conn_channel_idle(sl__conn *c, sl__channel *ch)
 	s = sl__channel_take_stream(ch);
 	unlink_channel(c, ch);
 	sl__channel_free(ch);
-	if (s && !m->freeing)
+	if (s && !m->freeing && !stale)
 		sl_conn_cache_put(m->idle, c->key, c->keylen, s);
 	else if (s)
 		sl_stream_close(s);

@@ -295,9 +295,43 @@ struct ev_loop *sl_manager_loop(const sl_manager *m)
 	return m->loop;
 }
 
+void sl_manager_reconfigure(sl_manager *m, const sl_manager_opts *opts)
+{
+	sl_manager_opts o = *opts;
+	sl_conn_cache_opts co;
+
+	check(m);
+	fill_defaults(&o);
+	m->o.connect_opts = o.connect_opts;
+	m->o.max_channels = o.max_channels;
+	m->o.max_idle = o.max_idle;
+	m->o.max_idle_per_host = o.max_idle_per_host;
+	m->o.idle_timeout_ms = o.idle_timeout_ms;
+	m->o.connect_timeout_ms = o.connect_timeout_ms;
+	m->o.first_byte_timeout_ms = o.first_byte_timeout_ms;
+	m->o.read_timeout_ms = o.read_timeout_ms;
+	m->o.continue_timeout_ms = o.continue_timeout_ms;
+	m->copts_plain = m->o.connect_opts;
+	m->copts_plain.connect_timeout_ms = m->o.connect_timeout_ms;
+	m->copts_plain.tls_target = false;
+	m->copts_tls = m->copts_plain;
+	m->copts_tls.tls_target = true;
+	co.max_total = m->o.max_idle;
+	co.max_per_key = m->o.max_idle_per_host;
+	co.idle_timeout_ms = m->o.idle_timeout_ms;
+	sl_conn_cache_set_opts(m->idle, &co);
+}
+
 void sl_manager_clear_idle(sl_manager *m)
 {
 	check(m);
+	sl_conn_cache_clear(m->idle);
+}
+
+void sl_manager_expire_connections(sl_manager *m)
+{
+	check(m);
+	m->epoch++;
 	sl_conn_cache_clear(m->idle);
 }
 

@@ -122,8 +122,30 @@ int sl_manager_send(sl_manager *m, const sl_request *rq, const sl_reply_cbs *cbs
 /* The loop the manager runs on. */
 struct ev_loop *sl_manager_loop(const sl_manager *m);
 
+/*
+ * Applies new tunables to a running manager (a configuration reload): the
+ * connect options (TLS context, verification, destination check), the
+ * timeouts, max_channels and the idle cache's caps and lifetime. Connects
+ * started from now and requests sent from now use them; what runs keeps
+ * what it started with, and parked streams stay (sl_manager_clear_idle()
+ * drops them). The connector, cookie jar, credential cache, user agent,
+ * read buffer cap, pipelining and head limits keep the values given to
+ * sl_manager_new(). Never calls back.
+ */
+void sl_manager_reconfigure(sl_manager *m, const sl_manager_opts *opts);
+
 /* Closes every idle stream in the cache. */
 void sl_manager_clear_idle(sl_manager *m);
+
+/*
+ * Retires every upstream stream made so far: idle ones are closed now;
+ * those in use finish the exchange they carry and are then closed instead
+ * of taking another request or resting in the cache; connects still in
+ * progress are closed when they complete, and what waited for them gets a
+ * new connect. For when the rules that chose and checked those connections
+ * changed (a configuration reload). Never calls back.
+ */
+void sl_manager_expire_connections(sl_manager *m);
 
 /* Fills *out. */
 void sl_manager_get_stats(const sl_manager *m, sl_manager_stats *out);

@@ -49,6 +49,9 @@ struct sl_manager {
 	sl_auth_cache *auth;
 	bool own_auth;
 	bool freeing;
+	uint64_t epoch;                     /* streams connected in an older epoch are
+	                                       closed after their exchange, not reused
+	                                       (sl_manager_expire_connections) */
 
 	struct sl__conn *conns[SL__CONN_BUCKETS];
 	unsigned nconns;

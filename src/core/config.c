@@ -723,6 +723,7 @@ static const sl__config_field root_fields[] = {
 	{FLD(sl_config, "listen", k_listen, listen, "[\"127.0.0.1:3128\"]"),
 	 .flags = SL__CONFIG_NONEMPTY},
 	{FLD(sl_config, "workers", k_workers, workers, "\"auto\"")},
+	{FLD(sl_config, "pid_file", sl__config_k_string, pid_file, "\"\"")},
 	{FLD(sl_config, "cache", sl__config_k_object, cache, "{}"), .aux = &cache_table},
 	{FLD(sl_config, "timeouts", sl__config_k_object, timeouts, "{}"), .aux = &timeouts_table},
 	{FLD(sl_config, "acl", sl__config_k_object, acl, "{}"), .aux = &acl_table},

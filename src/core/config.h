@@ -260,6 +260,7 @@ typedef struct sl_config {
 	const char *source;  /* the file name errors were reported against */
 	sl_conf_listens listen;
 	unsigned workers;    /* 0 = "auto": see sl_config_workers() */
+	const char *pid_file; /* "" = none */
 	sl_conf_cache cache;
 	sl_conf_timeouts timeouts;
 	sl_conf_acl acl;

@@ -39,10 +39,14 @@ int sl_log_open(const char *path)
 
 	pthread_mutex_lock(&log_lock);
 	if (!path || strcmp(path, "-") == 0) {
-		int old = atomic_exchange(&log_fd, 2);
-		if (old != 2)
-			close(old);
-		log_path[0] = '\0';
+		/* Keep the descriptor number, as for a file: another thread may be
+		 * about to write to it, and a closed number could be reused by a
+		 * socket before that write. */
+		int cur = atomic_load(&log_fd);
+		if (cur != 2 && dup2(2, cur) < 0)
+			rc = -errno;
+		else
+			log_path[0] = '\0';
 		goto out;
 	}
 	if (strlen(path) >= sizeof log_path) {

@@ -32,7 +32,9 @@ int sl_log_open(const char *path);
 /* Reopens the current log file (no-op for stderr). Returns 0 or -errno. */
 int sl_log_reopen(void);
 
-/* Returns the log to stderr and closes the file, if any. */
+/* Returns the log to stderr and closes the file, if any (its descriptor
+ * number stays open on stderr, so a writer racing the call never writes to
+ * a reused number). */
 void sl_log_close(void);
 
 void sl_log_set_level(enum sl_log_level level);

@@ -89,13 +89,15 @@ int sl_admin_answer_page(sl_admin_page page, sl_slice host, int worker_id,
 			     "\"tunnels\": %llu, \"errors\": %llu, \"active_sessions\": %u, "
 			     "\"upstream\": {\"connects\": %llu, \"connect_failures\": %llu, "
 			     "\"reused\": %llu, \"retries\": %llu, \"requests\": %llu, "
-			     "\"idle\": %u, \"active\": %u}}\n",
+			     "\"idle\": %u, \"active\": %u}, "
+			     "\"config\": {\"generation\": %llu, \"loaded\": %.3f}}\n",
 			     worker_id, (unsigned long long)w->accepted,
 			     (unsigned long long)w->requests, (unsigned long long)w->tunnels,
 			     (unsigned long long)w->errors, w->active_sessions,
 			     (unsigned long long)m->connects, (unsigned long long)m->connect_failures,
 			     (unsigned long long)m->reused, (unsigned long long)m->retries,
-			     (unsigned long long)m->requests, m->idle, m->active);
+			     (unsigned long long)m->requests, m->idle, m->active,
+			     (unsigned long long)w->config_generation, w->config_loaded);
 		break;
 	}
 	case SL_ADMIN_CACHE:

@@ -2,11 +2,12 @@
  * Requests to the proxy itself: an origin-form request ("GET /path") is not
  * something a forward proxy can forward, so it goes here. Under
  * admin.path_prefix (default "/__sluice") the admin pages answer: /health
- * ("ok"), /stats (the serving worker's counters as JSON) and /cache (the
- * cache's summary, answered by the session), for clients in
- * admin.allow when admin.enabled; anything else gets 400 and a short text
- * telling a person who opened the proxy's address in a browser how to use
- * it. Routing is a pure function so it can be tested alone; answering
+ * ("ok"), /stats (the serving worker's counters as JSON, with the
+ * generation and load time of the configuration it serves new requests
+ * with) and /cache (the cache's summary, answered by the session), for
+ * clients in admin.allow when admin.enabled; anything else gets 400 and a
+ * short text telling a person who opened the proxy's address in a browser
+ * how to use it. Routing is a pure function so it can be tested alone; answering
  * writes into the caller's buffer.
  */
 #ifndef SL_SERVER_ADMIN_H

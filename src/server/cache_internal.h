@@ -52,6 +52,7 @@ struct sl__cworker {
 	sl_cache *cache;
 	sl_cache_policy_conf pc;
 	bool collapse;                  /* cache.collapsed_forwarding */
+	uint64_t max_object_size;       /* cache.max_object_size (at start) */
 	char *key;                      /* SL_CACHE_KEY_MAX bytes: a lookup's key */
 	sl_field *sf;                   /* SL__CACHE_FIELDS scratch fields */
 	struct sl__creq *free_c;        /* the pool */

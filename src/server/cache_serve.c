@@ -48,6 +48,7 @@ int sl__cache_worker_init(sl_session_env *env)
 	cw->pc.shared = true;
 	cw->pc.heuristic_max = (int64_t)(env->cfg->cache.heuristic_max_ms / 1000);
 	cw->collapse = env->cfg->cache.collapsed_forwarding;
+	cw->max_object_size = env->cfg->cache.max_object_size;
 	cw->key = malloc(SL_CACHE_KEY_MAX);
 	cw->sf = calloc(SL__CACHE_FIELDS, sizeof *cw->sf);
 	env->ctx->cw = cw;
@@ -362,7 +363,7 @@ static void wait_upstream(sl__session *s)
 {
 	s->state = SS_WRITE_RESPONSE;
 	s->last_activity = ev_now(s->env->loop);
-	sl__session_timer(s, ST_ACTIVITY, s->env->cfg->timeouts.client_idle_ms);
+	sl__session_timer(s, ST_ACTIVITY, sl__cfg(s)->timeouts.client_idle_ms);
 }
 
 static void reader_close(sl__creq *cr)
@@ -904,7 +905,7 @@ static void purge(sl__session *s, const sl_url *u)
 	static const char none[] = "not in the cache\n";
 	int pl;
 
-	if (!sl_admin_allowed(s->env->cfg, s->peer_unix ? NULL : &s->peer)) {
+	if (!sl_admin_allowed(sl__cfg(s), s->peer_unix ? NULL : &s->peer)) {
 		t->result = "TCP_DENIED";
 		snprintf(t->err, sizeof t->err, "PURGE refused (admin.allow)");
 		sl__session_answer(s, 403, "text/plain; charset=utf-8", denied, sizeof denied - 1,
@@ -925,7 +926,6 @@ void sl__cache_answer_summary(sl__session *s)
 {
 	struct sl__sctx *c = sl__ctx(s);
 	struct sl__cworker *cw = c->cw;
-	const sl_conf_cache *cc = &s->env->cfg->cache;
 	sl_cache_stats st;
 	int n;
 
@@ -943,7 +943,7 @@ void sl__cache_answer_summary(sl__session *s)
 			     ", \"corrupt\": %" PRIu64 ", \"too_large\": %" PRIu64
 			     ", \"inflight\": %u, \"collapsed_forwarding\": %s, \"fetches\": %u}\n",
 			     st.ready ? "true" : "false", st.objects, st.bytes, st.max_size,
-			     cc->max_object_size, st.mem_objects, st.mem_bytes, st.mem_max,
+			     cw->max_object_size, st.mem_objects, st.mem_bytes, st.mem_max,
 			     st.lookups, st.hits, st.mem_hits, st.stores, st.evictions, st.corrupt,
 			     st.too_large, sl_cache_inflight_count(cw->cache),
 			     cw->collapse ? "true" : "false", cw->nfetches);

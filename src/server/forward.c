@@ -91,6 +91,7 @@ struct fwd_conn {
 	sl_chain_cb cb;
 	void *arg;
 	sl_session_env *env;
+	sl_snap_hold *snap;      /* keeps the configuration dest points into */
 	sl_acl_dest dest;
 	char host[256];
 };
@@ -106,6 +107,7 @@ static void on_conn(sl_stream *st, int err, int err_hop, bool proxy_err, void *a
 		SL_DEBUG("refused %s:%u: %s", fc->host, fc->dest.port, fc->dest.why);
 		sl__deny_note(fc->env->ctx, fc->host, fc->dest.port, fc->dest.why);
 	}
+	sl_snap_drop(fc->env, fc->snap);
 	fc->magic = 0;
 	free(fc);
 	cb(st, err, err_hop, proxy_err, cb_arg);
@@ -125,16 +127,19 @@ sl_chain_req *sl_forward_connect(struct ev_loop *loop, const sl_route *route, co
 	fc->cb = cb;
 	fc->arg = arg;
 	fc->env = env;
-	fc->dest.cfg = env->cfg;
-	fc->dest.own = env->own_addrs;
-	fc->dest.own_ports = env->own_ports;
-	fc->dest.n_own = env->n_own_addrs;
+	/* The worker's newest configuration decides where connects may go. */
+	fc->snap = sl_snap_take(env);
+	fc->dest.cfg = fc->snap->cfg;
+	fc->dest.own = fc->snap->own_addrs;
+	fc->dest.own_ports = fc->snap->own_ports;
+	fc->dest.n_own = fc->snap->n_own;
 	fc->dest.port = port;
 	copy_cut(fc->host, sizeof fc->host, host);
 	o.check_addr = sl_acl_check_dest;
 	o.check_arg = &fc->dest;
 	fc->req = sl_chain_connect(loop, route, host, port, &o, on_conn, fc);
 	if (!fc->req) {
+		sl_snap_drop(env, fc->snap);
 		free(fc);
 		return NULL;
 	}
@@ -147,6 +152,7 @@ void sl_forward_connect_cancel(sl_chain_req *r)
 
 	assert(fc->magic == FWD_CONN_MAGIC);
 	sl_chain_cancel(fc->req);
+	sl_snap_drop(fc->env, fc->snap);
 	fc->magic = 0;
 	free(fc);
 }
@@ -202,7 +208,7 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 		return;
 	}
 	t->port = u->port;
-	if (!sl_acl_client_allowed(env->cfg, s->peer_unix ? NULL : &s->peer)) {
+	if (!sl_acl_client_allowed(sl__cfg(s), s->peer_unix ? NULL : &s->peer)) {
 		sl__session_deny_client(s);
 		return;
 	}
@@ -274,7 +280,7 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 		s->state = SS_WRITE_RESPONSE;
 	}
 	s->last_activity = ev_now(env->loop);
-	sl__session_timer(s, ST_ACTIVITY, env->cfg->timeouts.client_idle_ms);
+	sl__session_timer(s, ST_ACTIVITY, sl__cfg(s)->timeouts.client_idle_ms);
 }
 
 /* The body's bytes have all gone upstream. */

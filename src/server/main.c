@@ -6,25 +6,27 @@
  * worker shares (TLS context, DNS cache, credential cache, the disk cache
  * when cache.dir is set), opens every
  * listening socket (one per worker and TCP address, SO_REUSEPORT; one per
- * unix path), starts the workers and logs "listening on ...". The main
- * thread then only waits for signals: SIGTERM and SIGINT drain the workers
- * (a second one closes everything at once), SIGUSR1 reopens the logs,
- * SIGHUP is logged and ignored (reloading comes later), SIGPIPE is ignored.
- * Every signal is blocked in all threads and taken with sigtimedwait(), so
- * no handler runs inside a worker.
+ * unix path), starts the workers, writes the pid file (pid_file) and logs
+ * "listening on ...". The main thread then only waits for signals: SIGTERM
+ * and SIGINT drain the workers (a second one closes everything at once),
+ * SIGUSR1 reopens the logs, SIGHUP reloads the configuration (reload.c),
+ * SIGPIPE is ignored. Every signal is blocked in all threads and taken with
+ * sigtimedwait(), so no handler runs inside a worker.
  *
- * Exit codes: 0 success (also after a drain), 1 invalid configuration or a
- * start-up failure, 2 usage error.
+ * `sluice -s reload|stop -c FILE` sends SIGHUP or SIGTERM to the process
+ * named by the pid file FILE sets.
+ *
+ * Exit codes: 0 success (also after a drain), 1 invalid configuration, a
+ * start-up failure or (-s) no running instance, 2 usage error.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cache/store.h"
@@ -36,17 +38,18 @@
 #include "engines/dns.h"
 #include "engines/tls.h"
 #include "server/accesslog.h"
-#include "server/listen.h"
+#include "server/listen_set.h"
 #include "server/message.h"
+#include "server/pidfile.h"
+#include "server/reload.h"
 #include "server/worker.h"
 
 #define DEFAULT_CONF "/etc/sluice/sluice.json"
-#define MAX_BIND_POINTS 64
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: sluice [-c FILE] [-t | -T]\n"
+		"usage: sluice [-c FILE] [-t | -T | -s reload|stop]\n"
 		"\n"
 		"A forward caching HTTP proxy.\n"
 		"\n"
@@ -54,161 +57,43 @@ static void usage(FILE *f)
 		"  -t, --test          check the configuration and exit (0 valid, 1 not)\n"
 		"  -T, --dump          check the configuration, print the effective\n"
 		"                      configuration as JSON and exit\n"
+		"  -s, --signal SIG    reload: make the running sluice reload FILE\n"
+		"                      (SIGHUP); stop: make it drain and exit\n"
+		"                      (SIGTERM). It is found through the pid file\n"
+		"                      that FILE's pid_file names\n"
 		"  -h, --help          print this help\n"
 		"  -V, --version       print the version\n"
 		"\n"
-		"Without -t or -T, sluice runs the proxy until SIGTERM or SIGINT.\n"
+		"Without -t, -T or -s, sluice runs the proxy until SIGTERM or SIGINT;\n"
+		"SIGHUP reloads the configuration, SIGUSR1 reopens the logs.\n"
 		"Errors name the file, the line and the JSON path, for example\n"
 		"  conf/x.json:12: cache.max_size: expected a size like \"10GiB\", got -3\n"
 		"The configuration reference is docs/config.md; running the proxy is\n"
 		"described in docs/operations.md.\n");
 }
 
-/* One address to listen on: a TCP address (a listen entry, or one address
- * of a listen name) or a unix path. */
-struct point {
-	bool unix_sock;
-	sl_addr addr;
-	uint16_t port;
-	const char *path;
-	int shared_fd;           /* unix: the one socket */
-	char label[SL_HOSTPORT_STRLEN + 8];
-};
-
-struct server {
-	sl_config *cfg;
-	sl_tls_ctx *tls;
-	sl_dns_cache *dcache;
-	sl_auth_cache *auth;
-	sl_accesslog *alog;
-	sl_cache *cache;
-	sl_server_shared sh;
-	struct point pts[MAX_BIND_POINTS];
-	size_t npts;
-	sl_addr own[MAX_BIND_POINTS];
-	uint16_t own_ports[MAX_BIND_POINTS];
-	size_t nown;
-	char via[300];
-	sl_worker **w;
-	unsigned nw;
-};
-
-static void label_inet(struct point *p)
+static void close_points(sl_server_state *sv)
 {
-	char a[SL_ADDR_STRLEN];
-
-	sl_addr_format(&p->addr, a, sizeof a);
-	snprintf(p->label, sizeof p->label, p->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a,
-		 p->port);
+	if (!sv->points)
+		return;
+	for (size_t i = 0; i < sv->points->n; i++)
+		sl_bind_point_close(&sv->points->v[i]);
 }
 
-static int add_inet(struct server *sv, const sl_addr *a, uint16_t port)
+/* Opens every socket and starts the workers. */
+static int start_workers(sl_server_state *sv, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < sv->npts; i++)
-		if (!sv->pts[i].unix_sock && sv->pts[i].port == port &&
-		    sl_addr_eq(&sv->pts[i].addr, a))
-			return 0;
-	if (sv->npts == MAX_BIND_POINTS)
-		return SL_E_LIMIT;
-	struct point *p = &sv->pts[sv->npts++];
-	memset(p, 0, sizeof *p);
-	p->addr = *a;
-	p->port = port;
-	p->shared_fd = -1;
-	label_inet(p);
-	return 0;
-}
+	sl_worker_listener ls[SL_LISTEN_MAX_POINTS];
+	sl_listen_set *pts = sv->points;
+	unsigned n = sl_config_workers(sv->snap->cfg);
 
-/* Turns the listen entries into bind points (names resolved here, once,
- * before any loop runs). */
-static int resolve_points(struct server *sv, char *err, size_t errlen)
-{
-	const sl_conf_listens *ls = &sv->cfg->listen;
-
-	for (size_t i = 0; i < ls->n; i++) {
-		const sl_conf_listen *l = &ls->v[i];
-
-		if (l->kind == SL_CONF_LISTEN_UNIX) {
-			if (sv->npts == MAX_BIND_POINTS)
-				goto too_many;
-			struct point *p = &sv->pts[sv->npts++];
-			memset(p, 0, sizeof *p);
-			p->unix_sock = true;
-			p->path = l->path;
-			p->shared_fd = -1;
-			snprintf(p->label, sizeof p->label, "unix:%s", l->path);
-			continue;
-		}
-		if (l->is_ip) {
-			if (add_inet(sv, &l->addr, l->port) < 0)
-				goto too_many;
-			continue;
-		}
-		struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-		struct addrinfo *res = NULL, *ai;
-		int rc = getaddrinfo(l->host, NULL, &hints, &res);
-		if (rc != 0) {
-			snprintf(err, errlen, "cannot resolve listen address %s: %s", l->host,
-				 gai_strerror(rc));
-			return -1;
-		}
-		for (ai = res; ai; ai = ai->ai_next) {
-			sl_addr a;
-			if (sl_addr_from_sockaddr(ai->ai_addr, &a, NULL) == 0 &&
-			    add_inet(sv, &a, l->port) < 0) {
-				freeaddrinfo(res);
-				goto too_many;
-			}
-		}
-		freeaddrinfo(res);
-	}
-	return 0;
-too_many:
-	snprintf(err, errlen, "too many listen addresses (at most %d)", MAX_BIND_POINTS);
-	return -1;
-}
-
-/* Checks that nobody listens on a TCP point yet: our own sockets share it
- * through SO_REUSEPORT, which would also let us join a stranger's. */
-static int probe(struct point *p, char *err, size_t errlen)
-{
-	int fd = sl_listen_tcp(&p->addr, p->port, false, 1);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", p->label, sl_strerror(fd));
-		return -1;
-	}
-	close(fd);
-	return 0;
-}
-
-static void close_points(struct server *sv)
-{
-	for (size_t i = 0; i < sv->npts; i++) {
-		struct point *p = &sv->pts[i];
-		if (p->unix_sock && p->shared_fd >= 0) {
-			close(p->shared_fd);
-			unlink(p->path);
-			p->shared_fd = -1;
-		}
-	}
-}
-
-static int start_workers(struct server *sv, char *err, size_t errlen)
-{
-	sl_worker_listener ls[MAX_BIND_POINTS];
-	unsigned n = sl_config_workers(sv->cfg);
-
-	for (size_t i = 0; i < sv->npts; i++) {
-		struct point *p = &sv->pts[i];
+	for (size_t i = 0; i < pts->n; i++) {
+		sl_bind_point *p = &pts->v[i];
+		p->id = sv->next_point_id++;
 		if (p->unix_sock) {
-			p->shared_fd = sl_listen_unix(p->path, SL_LISTEN_BACKLOG);
-			if (p->shared_fd < 0) {
-				snprintf(err, errlen, "cannot listen on %s: %s", p->label,
-					 sl_strerror(p->shared_fd));
+			if (sl_bind_point_open_unix(p, err, errlen) < 0)
 				return -1;
-			}
-		} else if (probe(p, err, errlen) < 0) {
+		} else if (sl_bind_point_probe(p, err, errlen) < 0) {
 			return -1;
 		}
 	}
@@ -219,25 +104,23 @@ static int start_workers(struct server *sv, char *err, size_t errlen)
 	}
 	sv->sh.nworkers = n;
 	for (unsigned k = 0; k < n; k++) {
-		for (size_t i = 0; i < sv->npts; i++) {
-			struct point *p = &sv->pts[i];
+		for (size_t i = 0; i < pts->n; i++) {
+			const sl_bind_point *p = &pts->v[i];
+			ls[i].id = p->id;
+			ls[i].shared = p->unix_sock;
 			if (p->unix_sock) {
 				ls[i].fd = p->shared_fd;
-				ls[i].shared = true;
 				continue;
 			}
-			ls[i].shared = false;
-			ls[i].fd = sl_listen_tcp(&p->addr, p->port, true, SL_LISTEN_BACKLOG);
+			ls[i].fd = sl_bind_point_open_tcp(p, err, errlen);
 			if (ls[i].fd < 0) {
-				snprintf(err, errlen, "cannot listen on %s: %s", p->label,
-					 sl_strerror(ls[i].fd));
 				for (size_t j = 0; j < i; j++)
 					if (!ls[j].shared)
 						close(ls[j].fd);
 				return -1;
 			}
 		}
-		sv->w[k] = sl_worker_new((int)k, &sv->sh, ls, sv->npts, err, errlen);
+		sv->w[k] = sl_worker_new((int)k, &sv->sh, ls, pts->n, err, errlen);
 		if (!sv->w[k])
 			return -1;
 		sv->nw++;
@@ -252,7 +135,7 @@ static int start_workers(struct server *sv, char *err, size_t errlen)
 	return 0;
 }
 
-static void stop_workers(struct server *sv)
+static void stop_workers(sl_server_state *sv)
 {
 	for (unsigned k = 0; k < sv->nw; k++)
 		sl_worker_stop_now(sv->w[k]);
@@ -265,35 +148,25 @@ static void stop_workers(struct server *sv)
 	sv->nw = 0;
 }
 
-static enum sl_log_level level_of(sl_conf_log_level l)
+/* Builds what the workers share: the first snapshot, the caches, the Via
+ * name. Takes over the reference on cfg. */
+static int build_shared(sl_server_state *sv, sl_config *cfg, char *err, size_t errlen)
 {
-	switch (l) {
-	case SL_CONF_LOG_DEBUG:
-		return SL_LOG_DEBUG;
-	case SL_CONF_LOG_INFO:
-		return SL_LOG_INFO;
-	case SL_CONF_LOG_WARN:
-		return SL_LOG_WARN;
-	case SL_CONF_LOG_ERROR:
-		return SL_LOG_ERROR;
-	}
-	return SL_LOG_INFO;
-}
-
-/* Builds what the workers share. */
-static int build_shared(struct server *sv, char *err, size_t errlen)
-{
-	const sl_config *cfg = sv->cfg;
-	sl_tls_ctx_opts to;
 	char host[256] = "";
 	uint16_t port = 0;
-	int rc;
 
-	memset(&to, 0, sizeof to);
-	to.ca_file = cfg->tls.ca_file[0] ? cfg->tls.ca_file : NULL;
-	to.ca_path = cfg->tls.ca_path[0] ? cfg->tls.ca_path : NULL;
-	sv->tls = sl_tls_ctx_new(&to, err, errlen);
-	if (!sv->tls)
+	sv->points = calloc(1, sizeof *sv->points);
+	if (!sv->points) {
+		sl_config_unref(cfg);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (sl_listen_set_resolve(&cfg->listen, sv->points, err, errlen) < 0) {
+		sl_config_unref(cfg);
+		return -1;
+	}
+	sv->snap = sl_reload_build_snapshot(cfg, sv->points, 1, err, errlen);
+	if (!sv->snap)
 		return -1;
 	sv->dcache = sl_dns_cache_new(4096);
 	sv->auth = sl_auth_cache_new(0);
@@ -301,71 +174,58 @@ static int build_shared(struct server *sv, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	sv->alog = sl_accesslog_open(cfg->log.access, cfg->log.format, &rc);
-	if (!sv->alog) {
-		snprintf(err, errlen, "cannot open the access log %s: %s", cfg->log.access,
-			 sl_strerror(rc));
-		return -1;
-	}
-	if (cfg->cache.dir[0]) {
-		/* One cache for the process, shared by every worker; its index
-		 * is rebuilt in the background while the proxy serves. */
+	if (sv->snap->cfg->cache.dir[0]) {
+		/* One cache for the process, shared by every worker (a reload
+		 * keeps it: cache.* needs a restart); its index is rebuilt in the
+		 * background while the proxy serves. */
+		const sl_conf_cache *cc = &sv->snap->cfg->cache;
 		sl_cache_opts co = {
-			.dir = cfg->cache.dir,
-			.max_size = cfg->cache.max_size,
-			.max_object_size = cfg->cache.max_object_size,
-			.memory = cfg->cache.memory,
+			.dir = cc->dir,
+			.max_size = cc->max_size,
+			.max_object_size = cc->max_object_size,
+			.memory = cc->memory,
 		};
-		rc = sl_cache_open(&co, &sv->cache);
+		int rc = sl_cache_open(&co, &sv->sh.cache);
+
 		if (rc < 0) {
-			snprintf(err, errlen, "cannot open the cache at %s (cache.dir): %s",
-				 cfg->cache.dir, sl_strerror(rc));
+			sv->sh.cache = NULL;
+			snprintf(err, errlen, "cannot open the cache at %s (cache.dir): %s", cc->dir,
+				 sl_strerror(rc));
 			return -1;
 		}
 	}
-	for (size_t i = 0; i < sv->npts; i++) {
-		if (sv->pts[i].unix_sock || sv->nown == MAX_BIND_POINTS)
-			continue;
-		sv->own[sv->nown] = sv->pts[i].addr;
-		sv->own_ports[sv->nown++] = sv->pts[i].port;
-		if (!port)
-			port = sv->pts[i].port;
-	}
+	for (size_t i = 0; i < sv->points->n && !port; i++)
+		if (!sv->points->v[i].unix_sock)
+			port = sv->points->v[i].port;
 	if (gethostname(host, sizeof host - 1) < 0)
 		host[0] = '\0';
 	if (!sl_msg_via_name(host, port, sv->via, sizeof sv->via))
 		snprintf(sv->via, sizeof sv->via, "sluice");
-	sv->sh.cfg = cfg;
-	sv->sh.tls = sv->tls;
+	sv->sh.snap = sv->snap;
 	sv->sh.dns_cache = sv->dcache;
 	sv->sh.auth = sv->auth;
-	sv->sh.cache = sv->cache;
-	/* With the access log off, sessions skip formatting entries at all. */
-	sv->sh.access_log = cfg->log.access[0] ? sl_accesslog_write : NULL;
-	sv->sh.access_arg = sv->alog;
-	sv->sh.own_addrs = sv->own;
-	sv->sh.own_ports = sv->own_ports;
-	sv->sh.n_own = sv->nown;
 	sv->sh.via_name = sv->via;
 	return 0;
 }
 
-static void free_shared(struct server *sv)
+static void free_shared(sl_server_state *sv)
 {
 	/* After the workers: nothing writes to the cache any more. */
-	if (sv->cache)
-		sl_cache_close(sv->cache);
-	if (sv->alog)
-		sl_accesslog_close(sv->alog);
-	if (sv->tls)
-		sl_tls_ctx_unref(sv->tls);
+	if (sv->sh.cache) {
+		sl_cache_close(sv->sh.cache);
+		sv->sh.cache = NULL;
+	}
+	sl_snapshot_unref(sv->snap);
+	sv->snap = NULL;
 	if (sv->dcache)
 		sl_dns_cache_free(sv->dcache);
 	if (sv->auth)
 		sl_auth_cache_free(sv->auth);
+	free(sv->points);
+	sv->points = NULL;
 }
 
-static bool all_finished(const struct server *sv)
+static bool all_finished(const sl_server_state *sv)
 {
 	for (unsigned k = 0; k < sv->nw; k++)
 		if (!sl_worker_finished(sv->w[k]))
@@ -374,16 +234,14 @@ static bool all_finished(const struct server *sv)
 }
 
 /* Waits for signals until every worker has ended after a drain. */
-static void signal_loop(struct server *sv, const sigset_t *set)
+static void signal_loop(sl_server_state *sv, const sigset_t *set)
 {
-	bool stopping = false;
-
 	for (;;) {
 		struct timespec ts = {0, 100 * 1000 * 1000};
 		siginfo_t info;
 		int sig;
 
-		if (stopping && all_finished(sv))
+		if (sv->stopping && all_finished(sv))
 			return;
 		sig = sigtimedwait(set, &info, &ts);
 		if (sig < 0)
@@ -391,14 +249,14 @@ static void signal_loop(struct server *sv, const sigset_t *set)
 		switch (sig) {
 		case SIGTERM:
 		case SIGINT:
-			if (!stopping) {
+			if (!sv->stopping) {
 				char g[32];
-				sl_format_duration(sv->cfg->timeouts.shutdown_grace_ms, g, sizeof g);
+				sl_format_duration(sv->snap->cfg->timeouts.shutdown_grace_ms, g, sizeof g);
 				SL_INFO("%s: no new connections; requests in progress have %s to finish",
 					sig == SIGTERM ? "SIGTERM" : "SIGINT", g);
 				for (unsigned k = 0; k < sv->nw; k++)
 					sl_worker_drain(sv->w[k]);
-				stopping = true;
+				sv->stopping = true;
 			} else {
 				SL_INFO("%s again: closing every connection now",
 					sig == SIGTERM ? "SIGTERM" : "SIGINT");
@@ -407,7 +265,7 @@ static void signal_loop(struct server *sv, const sigset_t *set)
 			}
 			break;
 		case SIGUSR1: {
-			int a = sl_accesslog_reopen(sv->alog), e = sl_log_reopen();
+			int a = sl_accesslog_reopen(sv->snap->alog), e = sl_log_reopen();
 			if (a < 0 || e < 0)
 				SL_WARN("SIGUSR1: reopening the logs failed: access log %s, error log %s",
 					sl_strerror(a), sl_strerror(e));
@@ -416,7 +274,8 @@ static void signal_loop(struct server *sv, const sigset_t *set)
 			break;
 		}
 		case SIGHUP:
-			SL_WARN("SIGHUP: reloading the configuration is not supported yet; ignored");
+			SL_INFO("SIGHUP: reloading %s", sv->conf_path);
+			(void)sl_reload(sv);
 			break;
 		default:
 			break;
@@ -424,16 +283,101 @@ static void signal_loop(struct server *sv, const sigset_t *set)
 	}
 }
 
-static int serve(sl_config *cfg)
+/* Writes the pid file the configuration names, if any. */
+static int write_pid(sl_server_state *sv, char *err, size_t errlen)
 {
-	struct server sv;
+	const char *path = sv->snap->cfg->pid_file;
+	int rc;
+
+	if (!path[0])
+		return 0;
+	rc = sl_pidfile_write(path, getpid());
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot write the pid file %s: %s", path, sl_strerror(rc));
+		return -1;
+	}
+	snprintf(sv->pid_file, sizeof sv->pid_file, "%s", path);
+	return 0;
+}
+
+/* Reads pid_file from a configuration that does not load as a whole (so
+ * that -s stop still finds the process after the file was broken). */
+static bool lenient_pid_file(const char *conf, char *path, size_t cap)
+{
+	json_t *root = json_load_file(conf, 0, NULL);
+	json_t *v = json_object_get(root, "pid_file");
+	bool ok = json_is_string(v);
+
+	if (ok)
+		snprintf(path, cap, "%s", json_string_value(v));
+	json_decref(root);
+	return ok;
+}
+
+/*
+ * sluice -s reload|stop: signals the instance whose pid file the
+ * configuration names. Returns the exit code.
+ */
+static int signal_instance(const char *conf, const char *what)
+{
+	sl_config *cfg = NULL;
+	char err[1024], path[4096];
+	int sig = strcmp(what, "reload") == 0 ? SIGHUP : SIGTERM;
+	pid_t pid;
+	int rc;
+
+	if (sl_config_load_file(conf, &cfg, err, sizeof err) == 0) {
+		snprintf(path, sizeof path, "%s", cfg->pid_file);
+		sl_config_unref(cfg);
+	} else if (sig == SIGHUP || !lenient_pid_file(conf, path, sizeof path)) {
+		/* A reload of an invalid file would fail anyway: say why here. */
+		fprintf(stderr, "%s\n", err);
+		fprintf(stderr, "sluice: not sending %s: the configuration is invalid\n",
+			sig == SIGHUP ? "SIGHUP" : "SIGTERM");
+		return 1;
+	}
+	if (!path[0]) {
+		fprintf(stderr,
+			"sluice: %s sets no pid_file, so the running sluice cannot be found; "
+			"set pid_file, or send %s to its process\n",
+			conf, sig == SIGHUP ? "SIGHUP" : "SIGTERM");
+		return 1;
+	}
+	rc = sl_pidfile_read(path, &pid);
+	if (rc == -ENOENT) {
+		fprintf(stderr, "sluice: no pid file %s: is sluice running with %s?\n", path, conf);
+		return 1;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "sluice: cannot read the pid file %s: %s\n", path,
+			rc == SL_E_INVAL ? "it holds no process id" : sl_strerror(rc));
+		return 1;
+	}
+	if (kill(pid, sig) < 0) {
+		if (errno == ESRCH)
+			fprintf(stderr,
+				"sluice: no process %ld (from the pid file %s): sluice is not "
+				"running\n",
+				(long)pid, path);
+		else
+			fprintf(stderr, "sluice: cannot signal process %ld (from %s): %s\n",
+				(long)pid, path, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static int serve(const char *conf, sl_config *cfg)
+{
+	sl_server_state sv;
 	sigset_t set;
 	char err[1024] = "", where[2048];
-	size_t at = 0;
+	bool to_stderr;
 	int rc;
 
 	memset(&sv, 0, sizeof sv);
-	sv.cfg = cfg;
+	sv.conf_path = conf;
+	sv.next_point_id = 1;
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -444,17 +388,19 @@ static int serve(sl_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	sl_log_set_thread_name("main");
-	sl_log_set_level(level_of(cfg->log.level));
+	sl_log_set_level(sl_reload_log_level(cfg->log.level));
 	rc = sl_log_open(cfg->log.error[0] ? cfg->log.error : "/dev/null");
 	if (rc < 0) {
 		fprintf(stderr, "sluice: cannot open the error log %s: %s\n", cfg->log.error,
 			sl_strerror(rc));
+		sl_config_unref(cfg);
 		return 1;
 	}
-	if (resolve_points(&sv, err, sizeof err) < 0 || build_shared(&sv, err, sizeof err) < 0 ||
-	    start_workers(&sv, err, sizeof err) < 0) {
+	to_stderr = cfg->log.error[0] && strcmp(cfg->log.error, "-") != 0;
+	if (build_shared(&sv, cfg, err, sizeof err) < 0 ||
+	    start_workers(&sv, err, sizeof err) < 0 || write_pid(&sv, err, sizeof err) < 0) {
 		SL_ERROR("%s", err);
-		if (cfg->log.error[0] && strcmp(cfg->log.error, "-") != 0)
+		if (to_stderr)
 			fprintf(stderr, "sluice: %s\n", err);
 		stop_workers(&sv);
 		close_points(&sv);
@@ -462,12 +408,7 @@ static int serve(sl_config *cfg)
 		sl_log_close();
 		return 1;
 	}
-	for (size_t i = 0; i < sv.npts && at < sizeof where; i++) {
-		int k = snprintf(where + at, sizeof where - at, "%s%s", i ? ", " : "",
-				 sv.pts[i].label);
-		if (k > 0)
-			at += (size_t)k;
-	}
+	sl_listen_set_labels(sv.points, where, sizeof where);
 	SL_INFO("sluice %s listening on %s (%u worker%s)", SL_VERSION, where, sv.nw,
 		sv.nw == 1 ? "" : "s");
 
@@ -477,6 +418,8 @@ static int serve(sl_config *cfg)
 		sl_worker_join(sv.w[k]);
 	stop_workers(&sv);
 	close_points(&sv);
+	if (sv.pid_file[0])
+		sl_pidfile_remove(sv.pid_file, getpid());
 	free_shared(&sv);
 	SL_INFO("stopped");
 	sl_log_close();
@@ -489,14 +432,15 @@ int main(int argc, char **argv)
 		{"config", required_argument, NULL, 'c'},
 		{"test", no_argument, NULL, 't'},
 		{"dump", no_argument, NULL, 'T'},
+		{"signal", required_argument, NULL, 's'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *conf = DEFAULT_CONF;
-	int test = 0, dump = 0, c, rc;
+	const char *conf = DEFAULT_CONF, *sig = NULL;
+	int test = 0, dump = 0, c;
 
-	while ((c = getopt_long(argc, argv, "c:tThV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:tTs:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf = optarg;
@@ -506,6 +450,9 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			dump = 1;
+			break;
+		case 's':
+			sig = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -522,6 +469,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sluice: unexpected argument \"%s\"\n", argv[optind]);
 		usage(stderr);
 		return 2;
+	}
+	if (sig) {
+		if (strcmp(sig, "reload") != 0 && strcmp(sig, "stop") != 0) {
+			fprintf(stderr, "sluice: -s takes reload or stop, not \"%s\"\n", sig);
+			usage(stderr);
+			return 2;
+		}
+		if (test || dump) {
+			fprintf(stderr, "sluice: -s does not go with -t or -T\n");
+			usage(stderr);
+			return 2;
+		}
+		return signal_instance(conf, sig);
 	}
 
 	sl_config *cfg = NULL;
@@ -541,7 +501,5 @@ int main(int argc, char **argv)
 		sl_config_unref(cfg);
 		return 0;
 	}
-	rc = serve(cfg);
-	sl_config_unref(cfg);
-	return rc;
+	return serve(conf, cfg);
 }

@@ -51,12 +51,16 @@ typedef struct sl_worker_stats {
 	uint64_t tunnels;
 	uint64_t errors;
 	unsigned active_sessions;
+	uint64_t config_generation;   /* the snapshot new requests use ... */
+	double config_loaded;         /* ... and when it was loaded (epoch s) */
 } sl_worker_stats;
 
 typedef struct sl_session_env {
 	struct ev_loop *loop;
 	int worker_id;
-	const sl_config *cfg;          /* the worker's config snapshot */
+	const sl_config *cfg;          /* the worker's current configuration: what
+	                                  new sessions and requests get (a session
+	                                  reads its own, s->snap, see snapshot.h) */
 	sl_manager *manager;           /* forwarding goes through it */
 	sl_dns *dns;                   /* tunnels resolve with it */
 	sl_tls_ctx *tls;               /* tunnels to https are not terminated: unused
@@ -77,6 +81,8 @@ typedef struct sl_session_env {
 	struct sl__session *sessions;  /* the worker's live sessions (intrusive list) */
 	struct sl__sctx *ctx;          /* the session module's buffers and pools
 	                                  (sl_session_env_init) */
+	struct sl_snap_hold *snap;     /* the current snapshot's hold (snapshot.h) */
+	struct sl_snap_hold *retired;  /* older holds sessions still pin */
 } sl_session_env;
 
 /*

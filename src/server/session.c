@@ -85,7 +85,18 @@ static void set_state(sl__session *s, enum sl__ss st)
 
 static const sl_config *cfg_of(const sl__session *s)
 {
-	return s->env->cfg;
+	return sl__cfg(s);
+}
+
+/* Between requests: the session moves to the newest configuration, so the
+ * next request runs on it and an old snapshot is not kept alive by an idle
+ * connection. */
+static void repin(sl__session *s)
+{
+	if (s->snap == s->env->snap || s->txn || s->tun)
+		return;
+	sl_snap_drop(s->env, s->snap);
+	s->snap = sl_snap_take(s->env);
 }
 
 static ev_tstamp now_of(const sl__session *s)
@@ -232,6 +243,10 @@ static void session_put(sl__session *s)
 {
 	struct sl__sctx *c = sl__ctx(s);
 
+	if (s->snap) {
+		sl_snap_drop(s->env, s->snap);
+		s->snap = NULL;
+	}
 	s->magic = SL__SESSION_POOLED;
 	if (c->nfree_s < SL__POOL_SESSIONS) {
 		s->next = c->free_s;
@@ -632,7 +647,10 @@ static void process(sl__session *s);
 /* The connection waits for the next request with nothing buffered. */
 static void go_idle(sl__session *s)
 {
-	const sl_config *cfg = cfg_of(s);
+	const sl_config *cfg;
+
+	repin(s);
+	cfg = cfg_of(s);
 
 	if (!s->in_process)
 		sl_buf_release(&s->in);
@@ -768,7 +786,7 @@ static void answer_admin(sl__session *s, const sl_http_request *rq)
 	sl_admin_answer a;
 	sl_admin_page page;
 
-	page = sl_admin_route(env->cfg, s->peer_unix ? NULL : &s->peer, rq->method, rq->target);
+	page = sl_admin_route(cfg_of(s), s->peer_unix ? NULL : &s->peer, rq->method, rq->target);
 	if (page == SL_ADMIN_CACHE) {
 		sl__cache_answer_summary(s);
 		return;
@@ -812,6 +830,7 @@ static int read_head(sl__session *s)
 	int rc;
 	size_t hlen;
 
+	repin(s);
 	rc = sl_http_parse_request(&s->parser, s->vp, s->vn, &rq, c->fields, c->nfields);
 	if (rc == SL_E_AGAIN && s->vn < c->in_cap)
 		return SL_E_AGAIN;
@@ -1121,6 +1140,7 @@ int sl_session_start(sl_session_env *env, int fd, const struct sockaddr *peer,
 	s->refs = 1;
 	s->fd = fd;
 	s->env = env;
+	s->snap = sl_snap_take(env);
 	s->state = SS_READ_HEAD;
 	if (!peer || peer->sa_family == AF_UNIX ||
 	    sl_addr_from_sockaddr(peer, &s->peer, NULL) < 0) {
@@ -1189,6 +1209,10 @@ int sl_session_env_init(sl_session_env *env)
 
 	if (!c)
 		return SL_E_NOMEM;
+	if (!env->snap && sl_snap_env_init(env, NULL) < 0) {
+		free(c);
+		return SL_E_NOMEM;
+	}
 	c->magic = SL__SCTX_MAGIC;
 	c->in_cap = bufsz > hdr + 1 ? bufsz : hdr + 1;
 	c->nfields = cfg->limits.max_header_fields;
@@ -1221,8 +1245,10 @@ void sl_session_env_free(sl_session_env *env)
 {
 	struct sl__sctx *c = env->ctx;
 
-	if (!c)
+	if (!c) {
+		sl_snap_env_free(env);
 		return;
+	}
 	assert(c->magic == SL__SCTX_MAGIC);
 	sl__cache_worker_free(env);
 	while (c->free_s) {
@@ -1245,4 +1271,5 @@ void sl_session_env_free(sl_session_env *env)
 	c->magic = 0;
 	free(c);
 	env->ctx = NULL;
+	sl_snap_env_free(env);
 }

@@ -31,6 +31,7 @@
 #include "server/errors.h"
 #include "server/message.h"
 #include "server/server.h"
+#include "server/snapshot.h"
 
 #define SL__SESSION_MAGIC 0x53455353u /* "SESS" */
 #define SL__SESSION_POOLED 0x53504f4fu /* "SPOO": in the worker's pool */
@@ -149,6 +150,9 @@ typedef struct sl__session {
 	int fd;
 	unsigned events;               /* what io is armed with */
 	sl_session_env *env;
+	sl_snap_hold *snap;            /* the configuration this session's request
+	                                  (or tunnel) runs on: pinned at the start,
+	                                  moved to the newest at each request */
 	struct sl__session *prev, *next;
 	ev_io io;
 	ev_timer timer;
@@ -226,6 +230,12 @@ static inline void sl__io_arm(struct ev_loop *loop, ev_io *w, unsigned *armed, u
 		ev_io_start(loop, w);
 	}
 	*armed = ev;
+}
+
+/* The configuration the session's current request runs on. */
+static inline const sl_config *sl__cfg(const sl__session *s)
+{
+	return s->snap->cfg;
 }
 
 /* ---- session.c: shared with forward.c and tunnel.c ---- */

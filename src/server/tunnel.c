@@ -275,7 +275,7 @@ static void on_connected(sl_stream *st, int err, int err_hop, bool proxy_err, vo
 	SL_DEBUG("session %d: tunnel to %s:%u up (%s)", s->fd, x->host, x->port,
 		 t->splice ? "splice" : "copy");
 	s->last_activity = ev_now(s->env->loop);
-	sl__session_timer(s, ST_TUNNEL, s->env->cfg->timeouts.tunnel_idle_ms);
+	sl__session_timer(s, ST_TUNNEL, sl__cfg(s)->timeouts.tunnel_idle_ms);
 	pump(s);
 out:
 	sl__session_unref(s);
@@ -299,11 +299,11 @@ void sl__tunnel_start(sl__session *s, const sl_http_request *rq, const sl_url *u
 	x->result = "TCP_TUNNEL";
 	/* Whatever happens, this connection ends with the tunnel. */
 	s->must_close = true;
-	if (!sl_acl_client_allowed(env->cfg, s->peer_unix ? NULL : &s->peer)) {
+	if (!sl_acl_client_allowed(sl__cfg(s), s->peer_unix ? NULL : &s->peer)) {
 		sl__session_deny_client(s);
 		return;
 	}
-	if (!sl_acl_connect_port_allowed(env->cfg, u->port)) {
+	if (!sl_acl_connect_port_allowed(sl__cfg(s), u->port)) {
 		snprintf(detail, sizeof detail, "CONNECT to port %u is not allowed (acl.connect_ports)",
 			 u->port);
 		sl__session_fail(s, SL_E_TARGET_DENIED, SL_SIDE_CLIENT, detail);
@@ -316,16 +316,16 @@ void sl__tunnel_start(sl__session *s, const sl_http_request *rq, const sl_url *u
 	t->magic = SL__TUNNEL_MAGIC;
 	t->ufd = -1;
 	t->up.pipe[0] = t->up.pipe[1] = t->down.pipe[0] = t->down.pipe[1] = -1;
-	t->dest.cfg = env->cfg;
-	t->dest.own = env->own_addrs;
-	t->dest.own_ports = env->own_ports;
-	t->dest.n_own = env->n_own_addrs;
+	t->dest.cfg = sl__cfg(s);
+	t->dest.own = s->snap->own_addrs;
+	t->dest.own_ports = s->snap->own_ports;
+	t->dest.n_own = s->snap->n_own;
 	t->dest.port = u->port;
 	s->tun = t;
 	memset(&o, 0, sizeof o);
 	o.dns = env->dns;
 	o.tls_verify = true;
-	o.connect_timeout_ms = env->cfg->timeouts.connect_ms;
+	o.connect_timeout_ms = sl__cfg(s)->timeouts.connect_ms;
 	o.check_addr = sl_acl_check_dest;
 	o.check_arg = &t->dest;
 	s->state = SS_CONNECTING;

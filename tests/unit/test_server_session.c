@@ -95,8 +95,9 @@ static void stop(void)
 	if (!F.loop)
 		return;
 	sl_session_close_all(&F.env);
-	sl_session_env_free(&F.env);
+	/* Pending connects pin the environment's snapshot hold: manager first. */
 	sl_manager_free(F.m);
+	sl_session_env_free(&F.env);
 	sl_dns_free(F.dns);
 	ev_loop_destroy(F.loop);
 	sl_config_unref(F.cfg);
