@@ -9,7 +9,9 @@
 #   make bench      benchmarks (bench-parse: the parser; bench-fetch: sluice-fetch
 #                   against curl; bench-proxy: the proxy against Squid,
 #                   tinyproxy, nginx proxy_cache and Varnish, then through
-#                   upstream hops; bench-chain: only the upstream hops)
+#                   upstream hops; bench-chain: only the upstream hops;
+#                   bench-cache: cache hits against nginx, Squid, nginx
+#                   proxy_cache and Varnish)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 .DEFAULT_GOAL := all
@@ -55,7 +57,7 @@ TSAN_BIN   := $(TSAN_SRC:tests/tsan/%.c=$(BUILD)/tests/%)
 BENCH_PARSE := $(BUILD)/bench/bench_parse
 
 .PHONY: all deps run test unit e2e asan ubsan tsan tsan-run fuzz bench bench-parse bench-fetch \
-	bench-proxy bench-chain \
+	bench-proxy bench-chain bench-cache \
 	install uninstall clean check-config
 
 all: $(LIB) $(SLUICE) $(FETCH)
@@ -180,12 +182,18 @@ bench-proxy: all
 bench-chain: all
 	SLUICE_BUILD=$(abspath $(BUILD)) timeout --foreground -k 10 240 $(PYTHON) bench/bench_proxy.py --chain $(BENCH_ARGS)
 
+# Cache hits of 1 KiB, 100 KiB and 10 MiB objects: sluice beside nginx
+# serving the files, Squid's, nginx proxy_cache's and Varnish's hits.
+bench-cache: all
+	SLUICE_BUILD=$(abspath $(BUILD)) timeout --foreground -k 10 300 $(PYTHON) bench/bench_proxy.py --cache-only $(BENCH_ARGS)
+
 # One after the other, also under -j: benchmarks running side by side
 # would measure each other.
 bench:
 	$(MAKE) bench-parse
 	$(MAKE) bench-fetch
 	$(MAKE) bench-proxy
+	$(MAKE) bench-cache
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib \

@@ -52,7 +52,7 @@ with the ratio of each to direct and the connections the origin accepted
 (reuse of upstream connections shows as a count near wrk's 50).
 
 Usage: bench/bench_proxy.py [--duration S] [--warmup S] [--idle-conns N]
-                            [--skip NAME,...] [--chain]
+                            [--skip NAME,...] [--chain | --cache-only]
 """
 import argparse
 import json
@@ -105,6 +105,17 @@ WRK_SCENARIOS = (
     ("1k-uniq", "1 KiB unique URLs", "unique.lua", "/1k"),
     ("100k-uniq", "100 KiB unique URLs", "unique.lua", "/100k"),
 )
+
+# The cache scenarios (bench-cache): hits of a warmed cache, (key, title,
+# path on the origin). /c/ serves the files with Cache-Control: public,
+# max-age=86400; "direct" is nginx serving the same file.
+CACHE_SCENARIOS = (
+    ("hit-1k", "1 KiB cache hit", "/c/1k"),
+    ("hit-100k", "100 KiB cache hit", "/c/100k"),
+    ("hit-10m", "10 MiB cache hit", "/c/10m"),
+)
+CACHE_ORDER = ("direct", "squid", "ngx-cache", "varnish", "sluice")
+CACHE_PEERS = ("squid", "ngx-cache", "varnish")
 
 # (metric, higher is better, format)
 WRK_METRICS = (("req/s", True, "{:.0f}"), ("MiB/s", True, "{:.1f}"),
@@ -186,6 +197,11 @@ http {{
         root {root};
         add_header Cache-Control "no-store" always;
         location = /__status {{ stub_status; }}
+        # The cache scenarios: the same files, fresh for a day.
+        location /c/ {{
+            alias {root}/;
+            add_header Cache-Control "public, max-age=86400" always;
+        }}
     }}
 }}
 """
@@ -197,6 +213,7 @@ http {{
             d.mkdir(parents=True, exist_ok=True)
         (self.root / "1k").write_bytes(os.urandom(1024))
         (self.root / "100k").write_bytes(os.urandom(100 * 1024))
+        (self.root / "10m").write_bytes(os.urandom(10 * 1024 * 1024))
         with open(self.root / "1g", "wb") as f:
             f.truncate(BIG_SIZE)  # sparse: no disk traffic
         self.server = servers.launch("nginx-origin", self._build)
@@ -254,6 +271,52 @@ def start_squid(tmp, origin):
     return Target("squid", "forward", squid.port, squid.server)
 
 
+SQUID_CACHE_CONF = """
+http_port 127.0.0.1:{port}
+visible_hostname sluice-bench-squid-cache
+pid_filename {dir}/squid.pid
+cache_log {dir}/cache.log
+access_log none
+cache_store_log none
+cache allow all
+cache_mem 256 MB
+maximum_object_size_in_memory 16 MB
+maximum_object_size 64 MB
+memory_cache_mode always
+coredump_dir {dir}
+max_filedescriptors {nofile}
+shutdown_lifetime 1 second
+pinger_enable off
+netdb_filename none
+dns_nameservers 127.0.0.1
+udp_outgoing_address 127.0.0.1
+udp_incoming_address 127.0.0.1
+acl localnet src 127.0.0.0/8
+http_access allow localnet
+http_access deny all
+"""
+
+
+class BenchSquidCache(servers.Squid):
+    """Squid as a caching forward proxy for the cache scenarios: a 256 MB
+    memory cache holding objects up to 16 MB (no cache_dir: hits come from
+    memory, its fastest path), no access log."""
+
+    def _build(self):
+        self._remove_shm()
+        self.port = servers.free_port()
+        self.conf.write_text(SQUID_CACHE_CONF.format(
+            port=self.port, dir=self.dir,
+            nofile=resource.getrlimit(resource.RLIMIT_NOFILE)[0]))
+        argv = [servers.SQUID, "-N", "-d1", "-n", self.service, "-f", self.conf]
+        return argv, self.dir, [self.port], [self.cache_log]
+
+
+def start_squid_cache(tmp, origin):
+    squid = BenchSquidCache(tmp / "squid-cache", None)
+    return Target("squid", "forward", squid.port, squid.server)
+
+
 def start_tinyproxy(tmp, origin):
     d = tmp / "tinyproxy"
     d.mkdir()
@@ -287,7 +350,7 @@ http {{
     fastcgi_temp_path {dir}/tmp/fastcgi;
     uwsgi_temp_path {dir}/tmp/uwsgi;
     scgi_temp_path {dir}/tmp/scgi;
-    proxy_cache_path {dir}/cache levels=1:2 keys_zone=bench:8m max_size=64m
+    proxy_cache_path {dir}/cache levels=1:2 keys_zone=bench:8m max_size=256m
                      inactive=10m use_temp_path=off;
     keepalive_requests 1000000;
     keepalive_timeout 60s;
@@ -300,6 +363,14 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_cache bench;
+        }}
+        # The cache scenarios: the same, saying whether it was a hit.
+        location /c/ {{
+            proxy_pass http://origin;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+            add_header X-Cache-Status $upstream_cache_status;
         }}
     }}
 }}
@@ -340,10 +411,11 @@ def start_varnish(tmp, origin):
     return Target("varnish", "reverse", port["p"], sp)
 
 
-def start_sluice(tmp, origin, key="sluice", routing=None):
-    """build/sluice as key, forwarding direct, or with routing (the
-    upstreams and routes keys of its configuration)."""
-    d = tmp / key
+def start_sluice(tmp, origin, key="sluice", routing=None, cache=False):
+    """build/sluice as key (its directory too), forwarding direct, or with
+    routing (the upstreams and routes keys of its configuration), with a
+    disk cache when cache is set."""
+    d = tmp / ("sluice-cache" if cache else key)
     d.mkdir()
     port = {}
 
@@ -353,6 +425,10 @@ def start_sluice(tmp, origin, key="sluice", routing=None):
         cfg = {"listen": [f"{LOOPBACK}:{port['p']}"], "workers": "auto",
                "acl": {"allow_loopback_destinations": True, "connect_ports": [origin.port]},
                "log": {"access": "", "error": f"{d}/error.log"}}
+        if cache:
+            # The cache scenarios: a disk cache in the temporary directory
+            # with the default memory tier (64 MiB, objects up to 64 KiB).
+            cfg["cache"] = {"dir": f"{d}/cache", "max_size": "1GiB"}
         cfg.update(routing or {})
         conf.write_text(json.dumps(cfg, indent=1) + "\n")
         return [SLUICE, "-c", conf], d, [port["p"]], [d / "error.log"]
@@ -834,16 +910,16 @@ def ratio(a, b):
     return f"{a / b:.2f}"
 
 
-def print_table(rows, have):
+def print_table(rows, have, order=ORDER, peer_keys=PEERS):
     """rows: (scenario title, metric, higher is better, format, {key: value})."""
-    cols = [k for k in ORDER if k in have]
+    cols = [k for k in order if k in have]
     heads = ["scenario", "metric"] + [LABEL[k] for k in cols] + \
             ["sl/squid", "sl/best", "sl/direct"]
     table = []
     for title, metric, higher, f, vals in rows:
         cells = [title, metric] + [fmt(vals.get(k), f) for k in cols]
         s = vals.get("sluice")
-        peers = [vals[k] for k in PEERS if isinstance(vals.get(k), (int, float))]
+        peers = [vals[k] for k in peer_keys if isinstance(vals.get(k), (int, float))]
         best = (max(peers) if higher else min(peers)) if peers else None
         cells += [ratio(s, vals.get("squid")), ratio(s, best), ratio(s, vals.get("direct"))]
         table.append(cells)
@@ -901,6 +977,109 @@ def start_servers(tmp, origin, skip):
         targets["sluice"] = t
         print("sluice: answers through itself")
     return targets
+
+
+def start_cache_servers(tmp, origin, skip):
+    """The cache scenarios' servers: Squid with a memory cache, nginx
+    proxy_cache, Varnish and sluice with its cache, each probed once.
+    Returns {key: Target} with the origin as "direct"."""
+    targets = {"direct": origin.target}
+    starters = [("squid", servers.SQUID, start_squid_cache),
+                ("ngx-cache", servers.NGINX, start_nginx_cache),
+                ("varnish", VARNISHD, start_varnish)]
+    for key, binary, start in starters:
+        if key in skip:
+            print(f"{key}: skipped")
+            continue
+        if not Path(binary).exists():
+            print(f"{key}: {binary} is not installed (make deps): left out")
+            continue
+        t = start(tmp, origin)
+        why = probe(t, origin)
+        if why:
+            raise RuntimeError(f"{key} does not answer through itself: {why}\n"
+                               f"{t.server.diagnostics()}")
+        targets[key] = t
+    if "sluice" in skip:
+        print("sluice: skipped")
+    elif not SLUICE.exists():
+        print(f"sluice: not available in this build ({SLUICE} is missing)")
+    else:
+        t = None
+        try:
+            t = start_sluice(tmp, origin, cache=True)
+            why = probe(t, origin, timeout=5.0)
+        except RuntimeError as e:
+            why = str(e).splitlines()[0]
+        if why:
+            print(f"sluice: not available in this build ({why})")
+            if t:
+                t.server.stop()
+        else:
+            targets["sluice"] = t
+    return targets
+
+
+def warm(target, origin, path, attempts=20):
+    """Requests path through target until its answer is a hit (X-Cache HIT
+    for Squid and sluice, Age > 0 or X-Cache HIT for the others, or simply
+    a second answer for those that say nothing). Returns None or why not."""
+    for _ in range(attempts):
+        try:
+            r = one_request(target, origin, path, timeout=10.0)
+        except OSError as e:
+            return str(e)
+        if r.status != 200:
+            return f"status {r.status}"
+        head = r.buf[:r.body_at].decode("latin-1").lower()
+        if re.search(r"^x-cache: hit", head, re.M) or re.search(r"^x-cache-status: hit", head, re.M):
+            return None
+        if target.kind == "origin":
+            return None
+        if re.search(r"^age: [1-9]", head, re.M) or (target.key == "varnish" and
+                                                     re.search(r"^x-varnish: \d+ \d+", head, re.M)):
+            return None
+        time.sleep(0.05)
+    return "no hit after warming"
+
+
+def run_cache_scenarios(targets, origin, opts):
+    """Every cache scenario against every target: a warm-up request until it
+    hits, wrk's warm-up run, the measured run."""
+    res = Results()
+    order = [k for k in CACHE_ORDER if k in targets]
+    run_id = str(os.getpid())
+    for skey, title, path in CACHE_SCENARIOS:
+        print(f"{title} ({path}, absolute.lua for the forward proxies):")
+        for key in order:
+            t = targets[key]
+
+            def measure():
+                why = warm(t, origin, path)
+                if why:
+                    raise RuntimeError(f"warming {path}: {why}")
+                return wrk_scenario(t, origin, "absolute.lua", path, opts.duration,
+                                    opts.warmup, f"{run_id}{key}{skey}")
+            res.measure(skey, WRK_METRICS, key, measure)
+    return res
+
+
+def cache_report(res, targets):
+    rows = []
+    for skey, title, _ in CACHE_SCENARIOS:
+        rows += res.row(skey, title, WRK_METRICS)
+    print()
+    if "sluice" not in targets:
+        print("sluice: not available in this build: its column and ratios are n/a")
+    print_table(rows, set(targets) | {"sluice"}, CACHE_ORDER, CACHE_PEERS)
+    print("* caching reverse proxy: origin-form requests (GET /c/1k) with the origin as "
+          "backend.  squid: a forward\n  proxy with a memory cache.  sl/best: against the "
+          "best of squid, ngx-cache, varnish.  Every\n  server's cache is warmed first: "
+          "every measured request is a hit (direct: nginx serving the file).")
+    if res.notes:
+        print("notes:")
+        for n in res.notes:
+            print(f"  {n}")
 
 
 class Results:
@@ -992,6 +1171,8 @@ def main():
                     help="comma-separated servers to leave out (\"chain\": the chain scenario)")
     ap.add_argument("--chain", action="store_true",
                     help="only the upstream chain scenario (make bench-chain)")
+    ap.add_argument("--cache-only", action="store_true",
+                    help="only the cache-hit scenarios (make bench-cache)")
     opts = ap.parse_args()
     skip = {s for s in opts.skip.split(",") if s}
 
@@ -1006,13 +1187,20 @@ def main():
     if nofile < opts.idle_conns + 200:
         sys.exit(f"bench-proxy: RLIMIT_NOFILE {nofile} is too low for {opts.idle_conns} connections")
 
-    print(f"bench-proxy: {os.cpu_count()} CPUs, Linux {platform.release()}; "
+    name = "bench-cache" if opts.cache_only else "bench-proxy"
+    print(f"{name}: {os.cpu_count()} CPUs, Linux {platform.release()}; "
           f"wrk -t{WRK_THREADS} -c{WRK_CONNS}, {opts.duration} s per run after {opts.warmup} s "
           f"of warm-up; all on 127.0.0.1, one run")
-    print("  ngx-cache* (nginx proxy_cache) and varnish* are caching reverse proxies: they "
-          "cannot forward,\n  so they get origin-form requests (GET /1k) with the origin as "
-          "backend; no CONNECT.\n  All responses are Cache-Control: no-store: every request "
-          "reaches the origin.")
+    if opts.cache_only:
+        print("  Cache hits: every server has the object cached before the runs. ngx-cache* "
+              "(nginx proxy_cache)\n  and varnish* are caching reverse proxies: they get "
+              "origin-form requests (GET /c/1k) with the\n  origin as backend. squid and "
+              "sluice are forward proxies (absolute URIs).")
+    else:
+        print("  ngx-cache* (nginx proxy_cache) and varnish* are caching reverse proxies: they "
+              "cannot forward,\n  so they get origin-form requests (GET /1k) with the origin as "
+              "backend; no CONNECT.\n  All responses are Cache-Control: no-store: every request "
+              "reaches the origin.")
 
     tmp = Path(tempfile.mkdtemp(prefix="sluice-bench-proxy-"))
     tmp.chmod(0o755)  # Varnish's worker and nginx's workers drop root
@@ -1028,10 +1216,14 @@ def main():
         if opts.chain:
             report_chain(run_chain(tmp, origin, opts))
             return
-        targets = start_servers(tmp, origin, skip)
-        report(run_scenarios(targets, origin, opts), targets, opts)
-        if "chain" not in skip and "sluice" in targets:
-            report_chain(run_chain(tmp, origin, opts))
+        if opts.cache_only:
+            targets = start_cache_servers(tmp, origin, skip)
+            cache_report(run_cache_scenarios(targets, origin, opts), targets)
+        else:
+            targets = start_servers(tmp, origin, skip)
+            report(run_scenarios(targets, origin, opts), targets, opts)
+            if "chain" not in skip and "sluice" in targets:
+                report_chain(run_chain(tmp, origin, opts))
     except KeyboardInterrupt:
         print("bench-proxy: interrupted", file=sys.stderr)
         sys.exit(130)

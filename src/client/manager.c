@@ -278,6 +278,9 @@ int sl_manager_send(sl_manager *m, const sl_request *rq, const sl_reply_cbs *cbs
 	*out = NULL;
 	if (!rq)
 		return SL_E_INVAL;
+	if (m->o.cache && !(rq->flags & SL_REQ_NO_CACHE) && rq->body.kind == SL_BODY_SRC_NONE &&
+	    (!rq->method || strcmp(rq->method, "GET") == 0))
+		return sl__mcache_send(m, rq, cbs, arg, out);
 	r = sl__reply_new(m);
 	if (!r)
 		return SL_E_NOMEM;

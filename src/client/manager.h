@@ -17,6 +17,11 @@
  * callback comes from that loop. Not thread-safe: one manager, one loop,
  * one thread.
  *
+ * With a cache in the options, GET requests are answered from it as
+ * sl_request.cache_load says, and storable responses are stored (their
+ * bodies copied to the cache's file as they stream to the caller), as Qt's
+ * QNetworkDiskCache does; sl_reply_from_cache() tells the two apart.
+ *
  * When a file body is sent without TLS the manager uses sendfile(2), which
  * raises SIGPIPE on a closed socket: the process must ignore SIGPIPE.
  */
@@ -28,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache/store.h"
 #include "client/auth_cache.h"
 #include "client/cookie_jar.h"
 #include "client/reply.h"
@@ -77,6 +83,11 @@ typedef struct sl_manager_opts {
 	const char *user_agent;         /* NULL: "sluice/VERSION"; "": none */
 	sl_cookie_jar *cookie_jar;      /* NULL: no cookies; the caller owns the jar */
 	sl_auth_cache *auth_cache;      /* NULL: the manager makes its own */
+	sl_cache *cache;                /* an HTTP cache (private: RFC 9111 rules for a
+	                                   user agent) for GET requests, see
+	                                   sl_request.cache_load; NULL: none. The caller
+	                                   owns it; it must outlive the manager */
+	uint64_t cache_heuristic_max_s; /* cap of heuristic freshness; 0: a day */
 	sl_http_limits limits;          /* response head limits */
 	sl_route_event_fn route_event;  /* NULL: none */
 	void *route_event_arg;

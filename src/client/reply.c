@@ -132,6 +132,7 @@ static void release(sl_reply *r)
 	sl_outq_clear(&r->bq);
 	if (r->fd >= 0)
 		sl__scheme_file_cancel(r);
+	sl__mcache_free(r);
 	if (m && !m->freeing && m->npool < SL__POOL_REPLIES) {
 		r->magic = POOL_MAGIC;
 		r->state = SL__R_FREE;
@@ -647,17 +648,31 @@ const sl_url *sl_reply_url(const sl_reply *r)
 
 sl_slice sl_reply_request_head(const sl_reply *r)
 {
+	const sl_reply *in = sl__mcache_inner(r);
+
 	check(r);
+	if (in)
+		return sl_reply_request_head(in);
 	return sl_slice_make(r->head_len ? r->head : NULL, r->head_len);
 }
 
 bool sl_reply_peer(const sl_reply *r, sl_addr *out)
 {
+	const sl_reply *in = sl__mcache_inner(r);
+
 	check(r);
+	if (in)
+		return sl_reply_peer(in, out);
 	if (!r->ch || !r->ch->s || !r->ch->s->has_peer)
 		return false;
 	*out = r->ch->s->peer;
 	return true;
+}
+
+bool sl_reply_from_cache(const sl_reply *r)
+{
+	check(r);
+	return sl__mcache_from_cache(r);
 }
 
 void sl_reply_get_stats(const sl_reply *r, sl_reply_stats *out)

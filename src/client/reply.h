@@ -164,6 +164,10 @@ sl_slice sl_reply_request_head(const sl_reply *r);
  */
 bool sl_reply_peer(const sl_reply *r, sl_addr *out);
 
+/* Whether the response came from the manager's cache (whole, or after a
+ * 304 revalidated the stored one), as Qt's SourceIsFromCacheAttribute. */
+bool sl_reply_from_cache(const sl_reply *r);
+
 /* Fills *out with the statistics so far. */
 void sl_reply_get_stats(const sl_reply *r, sl_reply_stats *out);
 

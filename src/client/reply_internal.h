@@ -138,6 +138,9 @@ struct sl_reply {
 	bool pauth_preempt;                 /* the head carries cached proxy credentials */
 	unsigned pstale_rounds;
 
+	/* The manager's HTTP cache (manager_cache.c), when it drives the reply. */
+	struct sl__mcache *mc;
+
 	/* Local schemes. */
 	sl__task task;
 	int fd;
@@ -243,6 +246,19 @@ void sl__scheme_data_cancel(sl_reply *r);
 int sl__scheme_file_start(sl_reply *r);
 void sl__scheme_file_resume(sl_reply *r);
 void sl__scheme_file_cancel(sl_reply *r);
+
+/*
+ * The manager's HTTP cache (manager_cache.c). sl__mcache_send() is
+ * sl_manager_send() for a GET request when the manager has a cache: the
+ * reply it returns is answered from the cache or through an inner network
+ * reply. sl__mcache_free() releases the cache's part of a reply (at its
+ * release); the others read it.
+ */
+int sl__mcache_send(sl_manager *m, const sl_request *rq, const sl_reply_cbs *cbs, void *arg,
+		    sl_reply **out);
+void sl__mcache_free(sl_reply *r);
+bool sl__mcache_from_cache(const sl_reply *r);
+const sl_reply *sl__mcache_inner(const sl_reply *r);
 
 /* Network schemes (scheme.c): queue on the connection of the URL's key. */
 int sl__scheme_http_start(sl_reply *r);

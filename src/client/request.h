@@ -51,6 +51,25 @@ enum {
 	                                     until 100 or the continue timeout */
 	SL_REQ_NO_COOKIES = 1u << 3,      /* neither send nor store cookies */
 	SL_REQ_NO_AUTH_CACHE = 1u << 4,   /* no preemptive credentials from the cache */
+	SL_REQ_NO_CACHE = 1u << 5,        /* neither read nor store the manager's HTTP cache */
+};
+
+/*
+ * How a request uses the manager's HTTP cache (sl_manager_opts.cache), as
+ * Qt's QNetworkRequest::CacheLoadControl. Only GET requests without a body
+ * to http and https URLs take part; the network's responses are stored
+ * whatever the mode, when RFC 9111 allows (a private cache).
+ */
+enum sl_cache_load {
+	SL_CACHE_PREFER_NETWORK = 0, /* the default: a stored response while it is fresh
+	                                (or the rules allow it stale), else the network,
+	                                validating a stored response when it has
+	                                validators */
+	SL_CACHE_ALWAYS_NETWORK,     /* the network, never the stored response */
+	SL_CACHE_PREFER_CACHE,       /* a stored response, fresh or stale, without
+	                                validation; the network when there is none */
+	SL_CACHE_ALWAYS_CACHE,       /* only the cache: without a stored response the
+	                                reply fails with SL_E_CACHE_ONLY_IF_CACHED */
 };
 
 enum sl_body_kind {
@@ -100,6 +119,7 @@ typedef struct sl_request {
 	uint64_t read_timeout_ms;       /* idle between reads; 0: the manager's default */
 	const sl_url *parsed;   /* optional: url as sl_url_parse() parsed it, its
 	                           slices pointing into url (spares a second parse) */
+	enum sl_cache_load cache_load;  /* with a manager cache; PREFER_NETWORK */
 } sl_request;
 
 /* Prepares rq as a bodyless request with normal priority and no flags. */

@@ -268,6 +268,8 @@ static void seg_release(sl_outq *q, struct sl_outseg *s)
 	case SEG_FILE:
 		if (s->close_fd && s->fd >= 0)
 			close(s->fd);
+		if (s->release)
+			s->release(s->ctx);
 		break;
 	}
 	if (q->nfree_segs < SL_OUTQ_FREE_SEGS) {
@@ -389,6 +391,29 @@ int sl_outq_push_file(sl_outq *q, int fd, off_t off, uint64_t len, bool close_fd
 	s->off = off;
 	s->flen = len;
 	s->close_fd = close_fd;
+	link_tail(q, s);
+	return 0;
+}
+
+int sl_outq_push_file_ref(sl_outq *q, int fd, off_t off, uint64_t len,
+			  sl_outq_free_fn release, void *ctx)
+{
+	assert(q->magic == SL_OUTQ_MAGIC);
+	if (fd < 0 || off < 0)
+		return SL_E_INVAL;
+	if (len == 0) {
+		if (release)
+			release(ctx);
+		return 0;
+	}
+	struct sl_outseg *s = seg_new(q, SEG_FILE);
+	if (!s)
+		return SL_E_NOMEM;
+	s->fd = fd;
+	s->off = off;
+	s->flen = len;
+	s->release = release;
+	s->ctx = ctx;
 	link_tail(q, s);
 	return 0;
 }

@@ -223,6 +223,17 @@ int sl_outq_push_ref(sl_outq *q, const void *p, size_t n,
  */
 int sl_outq_push_file(sl_outq *q, int fd, off_t off, uint64_t len, bool close_fd);
 
+/*
+ * As sl_outq_push_file() without close_fd, for a file kept open by
+ * something the caller holds (a cached object): release(ctx) is called
+ * exactly once, when the range is sent or the queue is cleared (at once,
+ * before returning, when len is 0), and fd must stay open until then.
+ * release may be NULL. On error release is not called. Returns 0,
+ * SL_E_INVAL or SL_E_NOMEM.
+ */
+int sl_outq_push_file_ref(sl_outq *q, int fd, off_t off, uint64_t len,
+			  sl_outq_free_fn release, void *ctx);
+
 /* Bytes queued and not yet sent, file ranges included. */
 static inline uint64_t sl_outq_pending(const sl_outq *q)
 {

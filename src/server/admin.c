@@ -10,7 +10,7 @@
 
 #include "core/err.h"
 
-static bool allowed(const sl_config *cfg, const sl_addr *peer)
+bool sl_admin_allowed(const sl_config *cfg, const sl_addr *peer)
 {
 	if (!cfg->admin.enabled)
 		return false;
@@ -40,7 +40,7 @@ sl_admin_page sl_admin_route(const sl_config *cfg, const sl_addr *peer, sl_slice
 	rest = sl_slice_make(path.p + plen, path.n - plen);
 	if (rest.n && rest.p[0] != '/')
 		return SL_ADMIN_NOT_PROXY;   /* "/__sluicex" is not under the prefix */
-	if (!allowed(cfg, peer))
+	if (!sl_admin_allowed(cfg, peer))
 		return SL_ADMIN_FORBIDDEN;
 	if (!sl_slice_eq_cstr(method, "GET") && !sl_slice_eq_cstr(method, "HEAD"))
 		return SL_ADMIN_UNKNOWN;
@@ -50,6 +50,8 @@ sl_admin_page sl_admin_route(const sl_config *cfg, const sl_addr *peer, sl_slice
 		return SL_ADMIN_STATS;
 	if (sl_slice_eq_cstr(rest, "/upstreams"))
 		return SL_ADMIN_UPSTREAMS;
+	if (sl_slice_eq_cstr(rest, "/cache"))
+		return SL_ADMIN_CACHE;
 	return SL_ADMIN_UNKNOWN;
 }
 
@@ -100,9 +102,17 @@ int sl_admin_answer_page(sl_admin_page page, sl_slice host, int worker_id,
 			     (unsigned long long)w->config_generation, w->config_loaded);
 		break;
 	}
+	case SL_ADMIN_CACHE:
+		/* The session answers with the cache's figures; this is the
+		 * page of a proxy without a cache. */
+		out->status = 200;
+		out->content_type = "application/json";
+		n = snprintf(body, cap, "{\"enabled\": false}\n");
+		break;
 	case SL_ADMIN_UNKNOWN:
 		out->status = 404;
-		n = snprintf(body, cap, "no such admin page: try /health, /stats or /upstreams\n");
+		n = snprintf(body, cap, "no such admin page: try /health, /stats, /cache or "
+			     "/upstreams\n");
 		break;
 	case SL_ADMIN_FORBIDDEN:
 		out->status = 403;

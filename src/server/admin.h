@@ -4,10 +4,12 @@
  * admin.path_prefix (default "/__sluice") the admin pages answer: /health
  * ("ok"), /stats (the serving worker's counters as JSON, with the
  * generation and load time of the configuration it serves new requests
- * with) and /upstreams (the state of every upstream and chain, health.h, as
- * JSON), for clients in admin.allow when admin.enabled; anything else gets
- * 400 and a short text telling a person who opened the proxy's address in a
- * browser how to use it. Routing is a pure function so it can be tested alone; answering
+ * with), /cache (the cache's summary, answered by the session) and
+ * /upstreams (the state of every upstream and chain, health.h, as JSON, also
+ * answered by the session), for clients in admin.allow when admin.enabled;
+ * anything else gets 400 and a short text telling a person who opened the
+ * proxy's address in a browser how to use it. Routing is a pure function so
+ * it can be tested alone; answering
  * writes into the caller's buffer.
  */
 #ifndef SL_SERVER_ADMIN_H
@@ -29,7 +31,15 @@ typedef enum sl_admin_page {
 	SL_ADMIN_FORBIDDEN,     /* under PREFIX, but disabled or the client is not allowed: 403 */
 	SL_ADMIN_UPSTREAMS,     /* PREFIX/upstreams: 200, JSON health of upstreams and
 	                           chains (health.h; the session writes it) */
+	SL_ADMIN_CACHE,         /* PREFIX/cache: 200, the cache's summary as JSON (the
+	                           session answers it: cache_serve.c) */
 } sl_admin_page;
+
+/*
+ * Whether the client at peer (NULL: a unix socket client) may use the admin
+ * pages and PURGE: admin.enabled and peer within admin.allow.
+ */
+bool sl_admin_allowed(const sl_config *cfg, const sl_addr *peer);
 
 /*
  * Routes an origin-form target (path and optional query) from the client

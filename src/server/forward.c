@@ -31,6 +31,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "server/cache_internal.h"
 #include "server/session.h"
 #include "server/health.h"
 #include "server/session_internal.h"
@@ -271,6 +272,8 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 			return;
 		}
 	}
+	if (c->cw && sl__cache_start(s, rq, u))
+		return;
 
 	if (plan_route(s, u) < 0)
 		return;
@@ -419,6 +422,8 @@ void sl__forward_abort(sl__session *s)
 {
 	sl__txn *t = s->txn;
 
+	if (t && t->cache)
+		sl__cache_abort(s);
 	if (!t || !t->up)
 		return;
 	sl_reply_abort(t->up);
@@ -430,6 +435,8 @@ void sl__forward_wrote(sl__session *s)
 {
 	sl__txn *t = s->txn;
 
+	if (t && t->cache)
+		sl__cache_wrote(s);
 	if (t && t->paused && t->up && sl_outq_below_low(&s->out)) {
 		t->paused = false;
 		sl_reply_resume(t->up);
@@ -467,6 +474,8 @@ static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 	fi.content_length = h->content_length;
 	sl_msg_frame_response(&fi, &t->frame);
 	n = sl_msg_response_fields(h->fields, h->nfields, t->frame.keep_length, c->fwd, c->nfwd);
+	if (c->cw)
+		n = sl__cache_forward_head(s, h, c->fwd, n, c->nfwd);
 	len = sl_msg_response_head(c->head, c->head_cap, h->status, h->reason, c->fwd, n,
 				   &t->frame, t->minor, c->received_by);
 	if (len == 0) {

@@ -4,7 +4,8 @@
  * itself. Start-up runs on the main thread and may
  * block (it reads the trust store, resolves listen names, binds): it loads
  * the configuration, opens the error and access logs, builds what every
- * worker shares (TLS context, DNS cache, credential cache), opens every
+ * worker shares (TLS context, DNS cache, credential cache, the disk cache
+ * when cache.dir is set), opens every
  * listening socket (one per worker and TCP address, SO_REUSEPORT; one per
  * unix path), starts the workers, writes the pid file (pid_file) and logs
  * "listening on ...". The main thread then only waits for signals: SIGTERM
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cache/store.h"
 #include "client/auth_cache.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -180,6 +182,26 @@ static int build_shared(sl_server_state *sv, sl_config *cfg, char *err, size_t e
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	if (sv->snap->cfg->cache.dir[0]) {
+		/* One cache for the process, shared by every worker (a reload
+		 * keeps it: cache.* needs a restart); its index is rebuilt in the
+		 * background while the proxy serves. */
+		const sl_conf_cache *cc = &sv->snap->cfg->cache;
+		sl_cache_opts co = {
+			.dir = cc->dir,
+			.max_size = cc->max_size,
+			.max_object_size = cc->max_object_size,
+			.memory = cc->memory,
+		};
+		int rc = sl_cache_open(&co, &sv->sh.cache);
+
+		if (rc < 0) {
+			sv->sh.cache = NULL;
+			snprintf(err, errlen, "cannot open the cache at %s (cache.dir): %s", cc->dir,
+				 sl_strerror(rc));
+			return -1;
+		}
+	}
 	for (size_t i = 0; i < sv->points->n && !port; i++)
 		if (!sv->points->v[i].unix_sock)
 			port = sv->points->v[i].port;
@@ -197,6 +219,11 @@ static int build_shared(sl_server_state *sv, sl_config *cfg, char *err, size_t e
 
 static void free_shared(sl_server_state *sv)
 {
+	/* After the workers: nothing writes to the cache any more. */
+	if (sv->sh.cache) {
+		sl_cache_close(sv->sh.cache);
+		sv->sh.cache = NULL;
+	}
 	sl_snapshot_unref(sv->snap);
 	sv->snap = NULL;
 	if (sv->dcache)

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache/store.h"
 #include "client/manager.h"
 #include "core/addr.h"
 #include "core/config.h"
@@ -65,6 +66,7 @@ typedef struct sl_session_env {
 	sl_dns *dns;                   /* tunnels resolve with it */
 	sl_tls_ctx *tls;               /* tunnels to https are not terminated: unused
 	                                  there; kept for the manager's https forwarding */
+	sl_cache *cache;               /* the process's cache (shared), NULL: none */
 	const sl_addr *own_addrs;      /* the proxy's listening addresses (never a
 	                                  destination) */
 	const uint16_t *own_ports;     /* their ports, one per address */

@@ -55,6 +55,7 @@
 #include "core/log.h"
 #include "server/admin.h"
 #include "server/health.h"
+#include "server/cache_internal.h"
 #include "server/listen.h"
 #include "server/session_internal.h"
 
@@ -789,6 +790,10 @@ static void answer_admin(sl__session *s, const sl_http_request *rq)
 	sl_admin_page page;
 
 	page = sl_admin_route(cfg_of(s), s->peer_unix ? NULL : &s->peer, rq->method, rq->target);
+	if (page == SL_ADMIN_CACHE) {
+		sl__cache_answer_summary(s);
+		return;
+	}
 	if (page == SL_ADMIN_UPSTREAMS) {
 		int n = sl_health_json(env->health, cfg_of(s), sl_health_now_ms(), c->head,
 				       c->head_cap);
@@ -1191,6 +1196,8 @@ void sl_session_close_all(sl_session_env *env)
 {
 	sl__session *s, *next;
 
+	sl__cache_worker_stop(env);
+
 	for (s = env->sessions; s; s = next) {
 		next = s->next;
 		sl__session_close(s, "closed at shutdown");
@@ -1239,7 +1246,8 @@ int sl_session_env_init(sl_session_env *env)
 	c->received_by = c->via + 4;
 	c->received_by_len = (size_t)n > 4 + 9 ? (size_t)n - 4 - 9 : 0;
 	env->ctx = c;
-	if (!c->scratch || !c->fields || !c->fwd || !c->head) {
+	if (!c->scratch || !c->fields || !c->fwd || !c->head ||
+	    sl__cache_worker_init(env) < 0) {
 		sl_session_env_free(env);
 		return SL_E_NOMEM;
 	}
@@ -1255,6 +1263,7 @@ void sl_session_env_free(sl_session_env *env)
 		return;
 	}
 	assert(c->magic == SL__SCTX_MAGIC);
+	sl__cache_worker_free(env);
 	while (c->free_s) {
 		sl__session *s = c->free_s;
 		c->free_s = s->next;

@@ -74,6 +74,7 @@ typedef struct sl__txn {
 	uint32_t magic;
 	struct sl__txn *next;          /* the pool */
 	sl_reply *up;                  /* the upstream reply of a forwarded request */
+	struct sl__creq *cache;        /* the cache's part in the request, or NULL */
 	ev_tstamp t_start;
 
 	/* The request. */
@@ -223,6 +224,7 @@ struct sl__sctx {
 	ev_tstamp trimmed;             /* when the heap was last trimmed */
 	sl_route_plan plan;            /* the route of the request being started */
 	ev_tstamp refuse_logged;
+	struct sl__cworker *cw;        /* the worker's cache state, NULL: no cache */
 };
 
 static inline struct sl__sctx *sl__ctx(const sl__session *s)

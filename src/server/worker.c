@@ -450,6 +450,7 @@ sl_worker *sl_worker_new(int id, const sl_server_shared *sh, const sl_worker_lis
 	w->env.loop = w->loop;
 	w->env.worker_id = id;
 	w->env.via_name = sh->via_name;
+	w->env.cache = sh->cache;
 	w->env.stats = &w->stats;
 	w->env.health = sh->health;
 	if (sl_snap_env_init(&w->env, sl_snapshot_ref(sh->snap)) < 0) {

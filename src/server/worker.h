@@ -32,6 +32,7 @@ typedef struct sl_server_shared {
 	                                 reference; each worker takes its own) */
 	sl_dns_cache *dns_cache;
 	sl_auth_cache *auth;
+	sl_cache *cache;              /* the cache (cache.dir at start), or NULL */
 	const char *via_name;         /* Via received-by */
 	unsigned nworkers;
 	struct sl_health *health;     /* upstream health (health.h), kept across reloads */

@@ -8,8 +8,9 @@ opening comment lists the fixtures below and what each one yields.
 
 The proxy server's tests get sluice from two fixtures (proxyutil.py):
 sluice_proxy, a factory starting build/sluice with proxyutil.base_config()
-merged with a dict of overrides (stopped after the test), and proxy, one
-default instance shared by a test module (restarted if a test killed it).
+merged with a dict of overrides (stopped after the test), proxy, one
+default instance shared by a test module (restarted if a test killed it),
+and cache_proxy, one instance with the cache on shared by a test module.
 Both fail the test at teardown when sluice crashed or did not exit 0 on
 SIGTERM.
 """
@@ -91,6 +92,23 @@ def _module_proxy(sluice, nginx_origin, tmp_path_factory):
     if box["proxy"] is not None:
         problem = proxyutil.finish(box["proxy"])
         assert not problem, problem
+
+
+@pytest.fixture(scope="module")
+def cache_proxy(sluice, nginx_origin, tmp_path_factory):
+    """A sluice with the cache on (cache.dir in a temporary directory),
+    shared by a test module, its index rebuilt before the first test.
+    Tests keep apart by URL (cacheutil.uniq())."""
+    import cacheutil
+    d = tmp_path_factory.mktemp("sluice-cache-module")
+    p = proxyutil.Sluice(sluice, d / "sluice",
+                         proxyutil.merge(proxyutil.base_config(nginx_origin),
+                                         cacheutil.cache_conf(d / "cache")))
+    p.cache_dir = d / "cache"
+    cacheutil.wait_ready(p)
+    yield p
+    problem = proxyutil.finish(p)
+    assert not problem, problem
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ the others; a server starts only when a test asks for it):
                    for localhost, 127.0.0.1 and ::1 signed by test_ca
                    (.ca_path). Generated files under /files/ (FILES:
                    1k.bin, 100k.bin, 10m.bin random, plus hello.txt and
-                   empty.bin) with .sha256[name] and .size[name];
+                   empty.bin; and BIG_FILE, 50m.bin, for /cache/slow/) with
+                   .sha256[name] and .size[name];
                    file_url(name, tls, prefix). NGINX_LOCATIONS lists
                    /echo, /post, /upload/, /chunked/, /redirect/*, /slow/,
                    /close/, /status/NNN, /cache/*, /auth/basic/,
@@ -572,6 +573,7 @@ class TestCA:
 # -- nginx -----------------------------------------------------------------------
 
 FILES = {"1k.bin": 1024, "100k.bin": 100 * 1024, "10m.bin": 10 * 1024 * 1024}
+BIG_FILE = ("50m.bin", 50 * 1024 * 1024)   # under big/, for /cache/slow/
 
 LOG_FIELDS = {
     "time": "$msec", "connection": "$connection",
@@ -583,6 +585,8 @@ LOG_FIELDS = {
     "proxy_authorization": "$http_proxy_authorization",
     "authorization": "$http_authorization", "user_agent": "$http_user_agent",
     "x_test": "$http_x_test", "conn_header": "$http_connection",
+    "if_none_match": "$http_if_none_match", "if_modified_since": "$http_if_modified_since",
+    "accept_encoding": "$http_accept_encoding", "range": "$http_range",
     "ssl_protocol": "$ssl_protocol", "ssl_session_reused": "$ssl_session_reused",
     "request_time": "$request_time",
 }
@@ -684,6 +688,29 @@ NGINX_LOCATIONS = """
         location /cache/must-revalidate/ {{ alias {files}/; add_header Cache-Control "max-age=0, must-revalidate"; }}
         location /cache/vary/ {{ alias {files}/; expires 60s; add_header Vary "Accept-Language"; }}
         location /cache/last-modified-only/ {{ alias {files}/; etag off; }}
+        # For the cache's tests (test_cache_*.py):
+        # Expires without Cache-Control (nginx's expires adds both: the aux
+        # server sets them, this hides Cache-Control).
+        location /cache/expires/ {{
+            proxy_pass http://unix:{dir}/aux.sock:/expires/;
+            proxy_hide_header Cache-Control;
+        }}
+        # Last-Modified ten days ago, no ETag, no Cache-Control: heuristic
+        # freshness (a day with the default cache.heuristic_max).
+        location /cache/heuristic/ {{ alias {root}/old/; etag off; }}
+        location /cache/vary-ae/ {{ alias {files}/; expires 60s; add_header Vary "Accept-Encoding"; }}
+        location /cache/swr/ {{
+            alias {files}/;
+            add_header Cache-Control "max-age=0, stale-while-revalidate=60";
+        }}
+        # GET: the files, fresh for a minute; POST: 200, which invalidates.
+        location /cache/inval/ {{
+            if ($request_method = POST) {{ return 200 "posted\\n"; }}
+            alias {files}/;
+            expires 60s;
+        }}
+        # BIG_FILE (50 MiB), fresh for a minute, sent at 16 MiB/s after 1 MiB.
+        location /cache/slow/ {{ alias {root}/big/; expires 60s; limit_rate_after 1m; limit_rate 16m; }}
         # Server authentication (Basic) with auth_user/auth_password.
         location /auth/basic/ {{
             alias {files}/;
@@ -726,10 +753,12 @@ http {{
         root {root};
 {locations}
     }}
-    # Internal: answers /post after nginx read the whole body.
+    # Internal: answers /post after nginx read the whole body; /expires/
+    # serves the files with Expires (and Cache-Control) for /cache/expires/.
     server {{
         listen unix:{dir}/aux.sock;
         access_log off;
+        location /expires/ {{ alias {files}/; expires 60s; }}
         location / {{
             default_type text/plain;
             return 200 "method: $request_method\\nbody-length: $content_length\\nclient-content-length: $http_x_orig_cl\\nclient-transfer-encoding: $http_x_orig_te\\n";
@@ -763,6 +792,20 @@ class NginxOrigin:
             (self.files_dir / n).write_bytes(data)
             self.sha256[n] = sha256_of(data)
             self.size[n] = len(data)
+        # The cache's tests: copies of FILES last modified ten days ago
+        # (/cache/heuristic/), and BIG_FILE in big/ (/cache/slow/).
+        old, big = self.root / "old", self.root / "big"
+        old.mkdir(exist_ok=True)
+        big.mkdir(exist_ok=True)
+        then = time.time() - 10 * 86400
+        for n in FILES:
+            (old / n).write_bytes(contents[n])
+            os.utime(old / n, (then, then))
+        data = os.urandom(BIG_FILE[1])
+        (big / BIG_FILE[0]).write_bytes(data)
+        self.sha256[BIG_FILE[0]] = sha256_of(data)
+        self.size[BIG_FILE[0]] = len(data)
+        del data
         self.auth_user, self.auth_password = "origin-user", "origin-pw"
         h = _openssl("passwd", "-apr1", self.auth_password, cwd=self.dir).strip()
         (self.dir / "htpasswd").write_text(f"{self.auth_user}:{h}\n")

@@ -613,6 +613,56 @@ Test(buf, outq_watermarks)
 	sl_outq_free(&q);
 }
 
+Test(buf, outq_push_file_ref_releases_once_when_sent)
+{
+	sl_outq q;
+	int sv[2], fd = temp_file(100);
+	char out[128];
+	memset(released, 0, sizeof released);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	sl_outq_init(&q, 0);
+	sl_outq_push(&q, "<", 1);
+	cr_assert_eq(sl_outq_push_file_ref(&q, fd, 10, 20, count_release, (void *)(intptr_t)3), 0);
+	sl_outq_push(&q, ">", 1);
+	cr_assert_eq(sl_outq_pending(&q), 22);
+	cr_assert_eq(released[3], 0);
+	cr_assert_eq(sl_outq_write(&q, sv[0]), 22);
+	cr_assert(sl_outq_empty(&q));
+	cr_assert_eq(released[3], 1);
+	cr_assert_eq(read(sv[1], out, sizeof out), 22);
+	cr_assert_eq(out[0], '<');
+	cr_assert_eq(out[1], 'a' + 10 % 26);
+	cr_assert_eq(out[21], '>');
+	/* The queue never closes the caller's file. */
+	cr_assert_geq(fcntl(fd, F_GETFD), 0);
+	sl_outq_free(&q);
+	close(fd);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(buf, outq_push_file_ref_released_on_clear_and_empty)
+{
+	sl_outq q;
+	int fd = temp_file(10);
+	memset(released, 0, sizeof released);
+	sl_outq_init(&q, 0);
+	cr_assert_eq(sl_outq_push_file_ref(&q, fd, 0, 0, count_release, (void *)(intptr_t)1), 0);
+	cr_assert_eq(released[1], 1);
+	cr_assert(sl_outq_empty(&q));
+	cr_assert_eq(sl_outq_push_file_ref(&q, fd, 0, 10, count_release, (void *)(intptr_t)2), 0);
+	cr_assert_eq(sl_outq_push_file_ref(&q, -1, 0, 10, count_release, (void *)(intptr_t)4),
+		     SL_E_INVAL);
+	cr_assert_eq(released[4], 0);
+	sl_outq_advance(&q, 4);
+	cr_assert_eq(released[2], 0);
+	sl_outq_clear(&q);
+	cr_assert_eq(released[2], 1);
+	sl_outq_free(&q);
+	cr_assert_geq(fcntl(fd, F_GETFD), 0);
+	close(fd);
+}
+
 Test(buf, outq_watermarks_count_files)
 {
 	sl_outq q;

@@ -49,6 +49,7 @@ enum {
 	SL__FX_RECV = 56,           /* failure receiving (reset, truncated body) */
 	SL__FX_CERT = 60,           /* certificate verification failed */
 	SL__FX_CACERT = 77,         /* --cacert cannot be loaded */
+	SL__FX_NOT_CACHED = 78,     /* --cache-mode always-cache and nothing stored */
 	SL__FX_PROXY = 97,          /* proxy handshake or proxy authentication failed */
 };
 
@@ -133,6 +134,8 @@ typedef struct sl__fetch_opts {
 	const char *cookie_file;    /* -b FILE */
 	const char *cookie_str;     /* -b "n=v; ..." */
 	const char *dns_servers;
+	const char *cache_dir;      /* --cache-dir: an HTTP cache for GET requests */
+	enum sl_cache_load cache_mode; /* --cache-mode */
 } sl__fetch_opts;
 
 typedef struct sl__fetch {
@@ -143,6 +146,7 @@ typedef struct sl__fetch {
 	sl_tls_ctx *tls;
 	sl_manager *m;
 	sl_cookie_jar *jar;
+	sl_cache *cache;            /* --cache-dir, or NULL */
 	struct sl_proxy_auth *pauth;
 	char **args;                /* argv with "--parallel N" joined; owned */
 	char **joined;              /* the "--parallel=N" strings made for it */

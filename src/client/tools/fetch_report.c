@@ -329,6 +329,10 @@ int sl__fetch_fail(sl__fetch *f, sl__fetch_job *j, int err, const sl_reply_error
 		sl__fetch_errorf(f, "%s: %s", url, sl_strerror(err));
 		return phase == SL_PHASE_SEND ? SL__FX_SEND : SL__FX_RECV;
 	}
+	if (err == SL_E_CACHE_ONLY_IF_CACHED) {
+		sl__fetch_errorf(f, "%s: not in the cache (--cache-mode always-cache)", url);
+		return SL__FX_NOT_CACHED;
+	}
 	if (phase == SL_PHASE_LOCAL) {
 		sl__fetch_errorf(f, "%s: %s", url, sl_strerror(err));
 		return err == SL_E_UNSUPPORTED ? SL__FX_UNSUPPORTED : SL__FX_READ;

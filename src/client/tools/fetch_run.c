@@ -379,6 +379,8 @@ static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 		if (st.auth_rounds && f->o.user_name)
 			fprintf(stderr, "* answered the server's 401 challenge as user '%s'\n",
 				f->o.user_name);
+		if (sl_reply_from_cache(r))
+			fprintf(stderr, "* the response comes from the cache (--cache-dir)\n");
 		if (text)
 			fwrite(text, 1, len, stderr);
 		free(text);
@@ -623,6 +625,7 @@ static void send_request(sl__fetch_job *j)
 	rq.headers = f->fields;
 	rq.nheaders = nf;
 	rq.route = route.n ? &route : NULL;
+	rq.cache_load = o->cache_mode;
 	if (o->user_name && !j->cross_origin) {
 		rq.user = o->user_name;
 		rq.password = o->user_pass;

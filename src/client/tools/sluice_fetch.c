@@ -91,6 +91,18 @@ static void usage(FILE *out)
 		"  -m, --max-time S         whole transfer of each URL, redirects included\n"
 		"      --dns-servers LIST   resolve with these servers (ip[:port],...)\n"
 		"\n"
+		"Cache\n"
+		"      --cache-dir DIR      keep an HTTP cache in DIR (created when missing;\n"
+		"                           the rules of RFC 9111 for a private cache) for\n"
+		"                           GET requests; responses that may be stored are\n"
+		"                           stored whatever the mode\n"
+		"      --cache-mode MODE    how a request uses it (Qt's CacheLoadControl):\n"
+		"                           prefer-network (the default: a fresh stored\n"
+		"                           response, else the network, revalidating what is\n"
+		"                           stored), always-network, prefer-cache (anything\n"
+		"                           stored, even stale), always-cache (only the\n"
+		"                           cache: exit 78 when nothing is stored)\n"
+		"\n"
 		"Other\n"
 		"      --url-info URL       print URL's parts, request target, Host header and\n"
 		"                           cache key, then exit\n"
@@ -129,6 +141,7 @@ static void usage(FILE *out)
 		"  60  certificate verification failed (expired, self-signed, unknown\n"
 		"      issuer, wrong host name: the message says which)\n"
 		"  77  the --cacert file cannot be loaded\n"
+		"  78  --cache-mode always-cache and the cache holds no response\n"
 		"  97  a proxy hop's handshake failed: it refused the credentials or\n"
 		"      needs some (SOCKS5 username/password, HTTP 407), refused the\n"
 		"      CONNECT, or spoke nonsense; the message names the hop\n",
@@ -501,6 +514,8 @@ enum {
 	OPT_STATS,
 	OPT_URL,
 	OPT_PROXY_MODE,
+	OPT_CACHE_DIR,
+	OPT_CACHE_MODE,
 };
 
 static const struct option long_opts[] = {
@@ -536,6 +551,8 @@ static const struct option long_opts[] = {
 	{"url", required_argument, NULL, OPT_URL},
 	{"url-info", required_argument, NULL, OPT_URL_INFO},
 	{"stats", no_argument, NULL, OPT_STATS},
+	{"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+	{"cache-mode", required_argument, NULL, OPT_CACHE_MODE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -589,7 +606,7 @@ static int parse(sl__fetch *f, int argc, char **argv)
 	sl__fetch_opts *o = &f->o;
 	size_t nitems = 0;
 	long parallel_max = 0, v;
-	bool get_head = false;
+	bool get_head = false, cache_mode_set = false;
 	int c, rc;
 	char **args = rewrite_parallel(f, argc, argv, &argc);
 
@@ -750,6 +767,24 @@ static int parse(sl__fetch *f, int argc, char **argv)
 		case OPT_STATS:
 			o->stats = true;
 			break;
+		case OPT_CACHE_DIR:
+			o->cache_dir = optarg;
+			break;
+		case OPT_CACHE_MODE:
+			if (strcmp(optarg, "prefer-network") == 0)
+				o->cache_mode = SL_CACHE_PREFER_NETWORK;
+			else if (strcmp(optarg, "always-network") == 0)
+				o->cache_mode = SL_CACHE_ALWAYS_NETWORK;
+			else if (strcmp(optarg, "prefer-cache") == 0)
+				o->cache_mode = SL_CACHE_PREFER_CACHE;
+			else if (strcmp(optarg, "always-cache") == 0)
+				o->cache_mode = SL_CACHE_ALWAYS_CACHE;
+			else
+				return usage_error("--cache-mode '%s': expected prefer-network, "
+						   "always-network, prefer-cache or always-cache",
+						   optarg);
+			cache_mode_set = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return SL__FX_OK;
@@ -769,6 +804,8 @@ static int parse(sl__fetch *f, int argc, char **argv)
 		add_job(f, &q, args[optind]);
 	if (f->njobs == 0)
 		return usage_error("no URL given");
+	if (cache_mode_set && !o->cache_dir)
+		return usage_error("--cache-mode needs --cache-dir");
 	if (nitems && o->upload)
 		return usage_error("-T cannot be combined with -d or --data-binary");
 	if (nitems) {
@@ -870,6 +907,25 @@ static int setup(sl__fetch *f)
 		snprintf(f->ua, sizeof f->ua, "%s",
 			 o->user_agent ? o->user_agent : "sluice-fetch/" SL_VERSION);
 
+	if (o->cache_dir) {
+		sl_cache_opts co = {
+			.dir = o->cache_dir,
+			.max_size = 1ull << 30,
+			.max_object_size = 256ull << 20,
+		};
+		struct timespec tick = {0, 1000 * 1000};
+		int rc = sl_cache_open(&co, &f->cache);
+
+		if (rc < 0) {
+			fprintf(stderr, "sluice-fetch: --cache-dir %s: %s\n", o->cache_dir,
+				sl_strerror(rc));
+			return SL__FX_WRITE;
+		}
+		/* Before the loop runs, so every lookup sees the whole index. */
+		for (int i = 0; i < 30000 && !sl_cache_ready(f->cache); i++)
+			nanosleep(&tick, NULL);
+	}
+
 	sl_manager_opts_init(&mo);
 	mo.connect = sl_chain_connect;
 	mo.cancel = sl_chain_cancel;
@@ -883,6 +939,7 @@ static int setup(sl__fetch *f)
 		mo.connect_timeout_ms = (uint64_t)(o->connect_timeout * 1000.0) ?: 1;
 	mo.user_agent = f->ua;
 	mo.cookie_jar = f->jar;
+	mo.cache = f->cache;
 	f->m = sl_manager_new(f->loop, &mo);
 	if (!f->m)
 		return SL__FX_NOMEM;
@@ -945,6 +1002,8 @@ static void teardown(sl__fetch *f)
 		ev_signal_stop(f->loop, &f->sigterm);
 	}
 	sl_manager_free(f->m);
+	if (f->cache)
+		sl_cache_close(f->cache);
 	sl_dns_free(f->dns);
 	sl_dns_cache_free(f->dcache);
 	if (f->tls)
