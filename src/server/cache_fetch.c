@@ -243,6 +243,8 @@ int sl__cfetch_start(const sl__cfetch_args *a)
 	r.headers = c->fwd;
 	r.nheaders = n;
 	r.flags = SL_REQ_NO_COOKIES | SL_REQ_NO_AUTH_CACHE;
+	r.route = a->routes;
+	r.nroutes = a->nroutes;
 	f->t_req = now_of(f);
 	rc = sl_manager_send(env->manager, &r, &fetch_cbs, f, &f->up);
 	if (rc < 0) {
@@ -295,29 +297,18 @@ static void answer_replay(struct sl__cfetch *f)
 	sl__session_unref(s);
 }
 
-/* Answers the request with an error (nothing was sent yet). */
-static void answer_error(struct sl__cfetch *f, int err)
+/* Answers the request with an error (nothing was sent yet): e and idx are
+ * the failed reply's error detail and route index. */
+static void answer_error(struct sl__cfetch *f, int err, const sl_reply_error *e, size_t idx)
 {
 	sl__creq *cr = f->cr;
 	sl__session *s = session_of(f);
-	struct sl__sctx *c;
-	const char *why = NULL;
-	char detail[320];
-	sl__txn *t;
 
 	if (!s)
 		return;
 	unlink_cr(f);
 	take_reader(cr);
-	c = sl__ctx(s);
-	t = s->txn;
-	if (err == SL_E_TARGET_DENIED)
-		why = sl__deny_find(c, t->host, t->port);
-	if (why)
-		snprintf(detail, sizeof detail, "%s", why);
-	else
-		snprintf(detail, sizeof detail, "%s:%u: %s", t->host, t->port, sl_strerror(err));
-	sl__session_fail(s, err, SL_SIDE_UPSTREAM, detail);
+	sl__forward_fail(s, err, e, idx);
 	sl__session_unref(s);
 }
 
@@ -363,6 +354,7 @@ static bool relay_head(struct sl__cfetch *f, sl_reply *r, const sl_reply_head *h
 	t->status = h->status;
 	t->result = sl_cache_result_code(cr->result);
 	t->direct = true;
+	sl__txn_note_parent(t, r);
 	if (sl_reply_peer(r, &peer))
 		(void)sl_addr_format(&peer, t->peer, sizeof t->peer);
 	if ((ct = sl_headers_get(h->fields, h->nfields, "Content-Type")))
@@ -597,6 +589,7 @@ static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 
 		if (s) {
 			s->txn->direct = true;
+			sl__txn_note_parent(s->txn, r);
 			if (sl_reply_peer(r, &peer))
 				(void)sl_addr_format(&peer, s->txn->peer, sizeof s->txn->peer);
 			sl__session_unref(s);
@@ -657,10 +650,14 @@ static void on_data(sl_reply *r, sl_slice d, void *arg)
 static void on_done(sl_reply *r, int err, void *arg)
 {
 	struct sl__cfetch *f = arg;
+	sl_reply_error ue;
+	size_t uidx;
 
 	check(f);
 	fref(f);
 	assert(f->up == r);
+	sl_reply_get_error(r, &ue);
+	uidx = sl_reply_route_index(r);
 	f->up = NULL;
 	sl_reply_unref(r);
 	switch (f->mode) {
@@ -673,7 +670,7 @@ static void on_done(sl_reply *r, int err, void *arg)
 		if (stale_on_error(f, 0))
 			answer_from(f, sl_cache_obj_ref(f->stale), SL_CACHE_RESULT_STALE_ERROR);
 		else
-			answer_error(f, err ? err : SL_E_EOF);
+			answer_error(f, err ? err : SL_E_EOF, &ue, uidx);
 		break;
 	case F_RELAY:
 		relay_done(f, err);

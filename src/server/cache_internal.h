@@ -166,6 +166,8 @@ typedef struct sl__cfetch_args {
 	sl_cache_fill *fill;            /* the fill it leads, or NULL */
 	sl_cache_obj *stale;            /* validate this object (the fetch takes the
 	                                   reference), or NULL */
+	const sl_route *routes;         /* the request's routes (sl__plan_routes()), or NULL */
+	size_t nroutes;
 } sl__cfetch_args;
 
 /*

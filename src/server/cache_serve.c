@@ -668,6 +668,7 @@ static void revalidate_background(sl__session *s, const sl_http_request *rq, sl_
 	a.plen = plen;
 	a.fill = fill;
 	a.stale = sl_cache_obj_ref(o);
+	sl__plan_routes(s, &a.routes, &a.nroutes);
 	if (sl__cfetch_start(&a) < 0)
 		SL_DEBUG("background revalidation of %s could not start", s->txn->url);
 }
@@ -761,6 +762,7 @@ static bool fetch(sl__session *s, const sl_http_request *rq, size_t klen, size_t
 	a.plen = plen;
 	a.fill = fill;
 	a.stale = stale;
+	sl__plan_routes(s, &a.routes, &a.nroutes);
 	rc = sl__cfetch_start(&a);
 	if (rc < 0) {
 		reader_close(cr);

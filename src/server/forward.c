@@ -207,6 +207,18 @@ void sl__plan_request(sl__session *s, const sl_url *u, bool https)
 	t->parent_hier = p->hier;
 }
 
+void sl__plan_routes(sl__session *s, const sl_route **routes, size_t *n)
+{
+	const sl_route_plan *p = &sl__ctx(s)->plan;
+
+	*routes = NULL;
+	*n = 0;
+	if (p->n > 1 || (p->n == 1 && p->routes[0].n)) {
+		*routes = p->routes;
+		*n = p->n;
+	}
+}
+
 /* The route of a forwarded request into the worker's plan. Returns 0, or
  * a negative code when the request was answered (denied). */
 static int plan_route(sl__session *s, const sl_url *u)
@@ -272,10 +284,11 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 			return;
 		}
 	}
-	if (c->cw && sl__cache_start(s, rq, u))
-		return;
-
+	/* The route rules first: a request they refuse gets no cached answer
+	 * either, and a cache fill takes the route they give. */
 	if (plan_route(s, u) < 0)
+		return;
+	if (c->cw && sl__cache_start(s, rq, u))
 		return;
 	n = sl_msg_request_fields(rq->fields, rq->nfields, c->fwd, c->nfwd - 2);
 	vlen = sl_msg_via_value(rq->fields, rq->nfields, c->received_by, c->head, c->head_cap);
@@ -295,10 +308,7 @@ void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *
 	}
 	r.headers = c->fwd;
 	r.nheaders = n;
-	if (c->plan.n > 1 || c->plan.routes[0].n) {
-		r.route = c->plan.routes;
-		r.nroutes = c->plan.n;
-	}
+	sl__plan_routes(s, &r.route, &r.nroutes);
 	r.flags = SL_REQ_NO_COOKIES | SL_REQ_NO_AUTH_CACHE;
 	if (!t->body_done) {
 		sl_request_body_push(&r, t->req_body == SL_BODY_LENGTH ? (int64_t)t->body_left : -1);
@@ -445,12 +455,37 @@ void sl__forward_wrote(sl__session *s)
 
 /* ---- the response ---- */
 
-/* Remembers which upstream or chain carried r, for the access log. */
-static void note_parent(sl__txn *t, const sl_reply *r)
+void sl__txn_note_parent(sl__txn *t, const sl_reply *r)
 {
 	size_t i = sl_reply_route_index(r);
 
 	t->parent = i < t->nvias && sl_plan_via_hops(&t->vias[i]) ? t->vias[i].name : NULL;
+}
+
+void sl__forward_fail(sl__session *s, int err, const sl_reply_error *e, size_t idx)
+{
+	sl__txn *t = s->txn;
+	const char *why = NULL;
+	char detail[320], through[96] = "";
+
+	t->parent = idx < t->nvias && sl_plan_via_hops(&t->vias[idx]) ? t->vias[idx].name : NULL;
+	t->direct = t->parent != NULL;
+	if (e && e->proxy && idx < t->nvias) {
+		sl_plan_error_text(&t->vias[idx], e->hop, err, e->status, e->status_line, e->scheme,
+				   detail, sizeof detail);
+		sl__session_fail(s, err, SL_SIDE_PROXY, detail);
+		return;
+	}
+	if (err == SL_E_TARGET_DENIED)
+		why = sl__deny_find(sl__ctx(s), t->host, t->port);
+	if (t->parent)
+		snprintf(through, sizeof through, " (through %s)", t->parent);
+	if (why)
+		snprintf(detail, sizeof detail, "%s", why);
+	else
+		snprintf(detail, sizeof detail, "%s:%u: %s%s", t->host, t->port, sl_strerror(err),
+			 through);
+	sl__session_fail(s, err, SL_SIDE_UPSTREAM, detail);
 }
 
 static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
@@ -486,7 +521,7 @@ static void on_head(sl_reply *r, const sl_reply_head *h, void *arg)
 	}
 	t->status = h->status;
 	t->direct = true;
-	note_parent(t, r);
+	sl__txn_note_parent(t, r);
 	if (sl_reply_peer(r, &peer))
 		(void)sl_addr_format(&peer, t->peer, sizeof t->peer);
 	if ((ct = sl_headers_get(h->fields, h->nfields, "Content-Type")))
@@ -544,12 +579,14 @@ out:
 static void on_done(sl_reply *r, int err, void *arg)
 {
 	sl__session *s = arg;
-	struct sl__sctx *c = sl__ctx(s);
 	sl__txn *t = s->txn;
-	char detail[320];
+	sl_reply_error ue;
+	size_t uidx;
 
 	sl__session_ref(s);
 	assert(t && t->up == r);
+	sl_reply_get_error(r, &ue);
+	uidx = sl_reply_route_index(r);
 	t->up = NULL;
 	sl_reply_unref(r);
 	if (err == 0) {
@@ -562,30 +599,7 @@ static void on_done(sl_reply *r, int err, void *arg)
 		goto out;
 	}
 	if (!t->head_queued) {
-		const char *why = NULL;
-		size_t i = sl_reply_route_index(r);
-		char through[96] = "";
-		sl_reply_error e;
-
-		sl_reply_get_error(r, &e);
-		note_parent(t, r);
-		t->direct = t->parent != NULL;
-		if (e.proxy && i < t->nvias) {
-			sl_plan_error_text(&t->vias[i], e.hop, err, e.status, e.status_line,
-					   e.scheme, detail, sizeof detail);
-			sl__session_fail(s, err, SL_SIDE_PROXY, detail);
-			goto out;
-		}
-		if (err == SL_E_TARGET_DENIED)
-			why = sl__deny_find(c, t->host, t->port);
-		if (t->parent)
-			snprintf(through, sizeof through, " (through %s)", t->parent);
-		if (why)
-			snprintf(detail, sizeof detail, "%s", why);
-		else
-			snprintf(detail, sizeof detail, "%s:%u: %s%s", t->host, t->port,
-				 sl_strerror(err), through);
-		sl__session_fail(s, err, SL_SIDE_UPSTREAM, detail);
+		sl__forward_fail(s, err, &ue, uidx);
 		goto out;
 	}
 	/* The head is out: the client must see the body end early. */

@@ -334,6 +334,20 @@ void sl__plan_request(sl__session *s, const sl_url *u, bool https);
 /* Answers 403 for a request plan p refuses, naming its rule. */
 void sl__deny_by_rule(sl__session *s, const sl_route_plan *p);
 
+/* The routes of the worker's plan for the manager (sl_request.route and
+ * nroutes): NULL and 0 for a direct plan. */
+void sl__plan_routes(sl__session *s, const sl_route **routes, size_t *n);
+
+/* Notes in t which upstream or chain carried r (the access log's
+ * hierarchy). */
+void sl__txn_note_parent(sl__txn *t, const sl_reply *r);
+
+/* Answers a forwarded request whose upstream reply failed before its head
+ * with err: e and idx are the reply's error detail and route index
+ * (sl_reply_get_error(), sl_reply_route_index()); a proxy hop's failure
+ * names the upstream, a target's the host and port. */
+void sl__forward_fail(sl__session *s, int err, const sl_reply_error *e, size_t idx);
+
 /* Forwards an absolute-form request through the worker's manager; the head
  * has been consumed, its body (if any) is at the input's front. */
 void sl__forward_start(sl__session *s, const sl_http_request *rq, const sl_url *u);

@@ -2,7 +2,10 @@
 name (forwarded requests and CONNECT alike), a request no rule matches is
 refused, rules match on host, address, port, scheme and method and the
 access log's hierarchy field shows the way each request took; the
-environment's proxies serve upstream_from_env (NO_PROXY hosts direct)."""
+environment's proxies serve upstream_from_env (NO_PROXY hosts direct); the
+cache fills through the rule's upstream, and refuses what a rule denies."""
+import signal
+
 import servers
 from proxyutil import RawClient, request, via
 
@@ -110,3 +113,39 @@ def test_route_dead_upstream_error(sluice_proxy, nginx_origin):
                                "connection to the proxy refused\n"), r
     e = p.wait_lines(0, nginx_origin.file_url(HELLO))[0]
     assert e["route"] == "DEFAULT_PARENT/corp" and e["status"] == 502, e
+
+
+def test_route_cache_fills_through_the_route(sluice_proxy, nginx_origin, squid_basic, tmp_path):
+    """With the cache on, a miss is fetched through the rule's upstream
+    (forward mode: Squid logs the URL with the user) and the next request
+    is a hit Squid never sees; a deny rule refuses even what is cached."""
+    from cacheutil import cache_conf, get, uniq, wait_ready
+    o = nginx_origin
+    url = uniq(o.file_url("1k.bin", prefix="/cache/max-age/"))
+    cfg = cache_conf(tmp_path / "cache")
+    cfg.update({"upstreams": {"corp": {"type": "http", "host": squid_basic.host,
+                                       "port": squid_basic.port, "mode": "forward",
+                                       "auth": {"user": squid_basic.user,
+                                                "password_env": "CORP_PW"}}},
+                "routes": [{"name": "corp", "via": "corp"}]})
+    p = sluice_proxy(cfg, env={"CORP_PW": squid_basic.password})
+    wait_ready(p)
+    mark = squid_basic.access_log.mark()
+    first, second = get(p, url), get(p, url)
+    assert first.status == 200 and first.xcache == "MISS", first
+    assert second.status == 200 and second.xcache == "HIT", second
+    # Squid logs URLs without their query.
+    path = url.split("?", 1)[0]
+    seen = squid_basic.access_log.wait(1, mark, lambda e: e["url"].split("?", 1)[0] == path
+                                       and e["status"] == 200)
+    assert len(seen) == 1 and seen[0]["user"] == squid_basic.user, seen
+    assert p.wait_lines(0, url)[0]["route"] == "DEFAULT_PARENT/corp"
+    # The same cache, now behind a rule that refuses the host.
+    cfg["routes"] = [{"name": "closed", "match": {"ports": [o.port]}, "via": "deny"},
+                     {"via": "corp"}]
+    p.signal(signal.SIGTERM)
+    assert p.wait_exit(10) == 0
+    p2 = sluice_proxy(cfg, env={"CORP_PW": squid_basic.password})
+    wait_ready(p2)
+    r = get(p2, url)
+    assert r.status == 403 and b'route rule "closed"' in r.body, r
