@@ -384,16 +384,7 @@ static void relay_data(struct sl__cfetch *f, sl_reply *r, sl_slice d)
 		return;
 	if (f->frame.framing == SL_BODY_NONE)
 		goto out;
-	if (f->frame.framing == SL_BODY_CHUNKED) {
-		char line[24];
-		int k = snprintf(line, sizeof line, "%zx\r\n", d.n);
-		struct iovec iov[3] = {
-			{line, (size_t)k}, {(void *)d.p, d.n}, {(void *)"\r\n", 2}};
-		rc = sl__session_sendv(s, iov, 3);
-	} else {
-		struct iovec iov = {(void *)d.p, d.n};
-		rc = sl__session_sendv(s, &iov, 1);
-	}
+	rc = sl__session_send_body(s, f->frame.framing, d);
 	if (rc < 0) {
 		sl__session_close(s, rc == SL_E_NOMEM ? "out of memory" : "write to the client failed");
 		goto out;

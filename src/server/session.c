@@ -368,6 +368,27 @@ int sl__session_queue(sl__session *s, const void *p, size_t n)
 	return sl_outq_push(&s->out, p, n);
 }
 
+int sl__session_send_body(sl__session *s, enum sl_http_body framing, sl_slice d)
+{
+	static const char hex[] = "0123456789abcdef";
+	char line[24];
+	size_t k = sizeof line;
+
+	if (framing != SL_BODY_CHUNKED) {
+		struct iovec iov = {(void *)d.p, d.n};
+		return sl__session_sendv(s, &iov, 1);
+	}
+	if (d.n == 0)
+		return 0; /* an empty chunk would end the body */
+	line[--k] = '\n';
+	line[--k] = '\r';
+	for (size_t v = d.n; v; v >>= 4)
+		line[--k] = hex[v & 15];
+	struct iovec iov[3] = {
+		{line + k, sizeof line - k}, {(void *)d.p, d.n}, {(void *)"\r\n", 2}};
+	return sl__session_sendv(s, iov, 3);
+}
+
 int sl__session_sendv(sl__session *s, const struct iovec *iov, int n)
 {
 	size_t total = 0, done = 0;

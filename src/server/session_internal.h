@@ -280,6 +280,11 @@ int sl__session_queue(sl__session *s, const void *p, size_t n);
  * negative code (the socket failed, or memory ran out). */
 int sl__session_sendv(sl__session *s, const struct iovec *iov, int n);
 
+/* Sends body bytes d to the client framed as framing says: as they are,
+ * or as one chunk when CHUNKED (empty d sends nothing). Returns what
+ * sl__session_sendv() returns. */
+int sl__session_send_body(sl__session *s, enum sl_http_body framing, sl_slice d);
+
 /* Writes what is queued; returns 0 or a negative error (the caller closes). */
 int sl__session_flush(sl__session *s);
 
