@@ -374,7 +374,10 @@ int sl_outq_push_ref(sl_outq *q, const void *p, size_t n,
 	return 0;
 }
 
-int sl_outq_push_file(sl_outq *q, int fd, off_t off, uint64_t len, bool close_fd)
+/* A file segment; on a refusal or an empty range, what the segment would
+ * have owned is let go at once (the fd closed, or release called). */
+static int push_file(sl_outq *q, int fd, off_t off, uint64_t len, bool close_fd,
+		     sl_outq_free_fn release, void *ctx)
 {
 	assert(q->magic == SL_OUTQ_MAGIC);
 	if (fd < 0 || off < 0)
@@ -382,26 +385,6 @@ int sl_outq_push_file(sl_outq *q, int fd, off_t off, uint64_t len, bool close_fd
 	if (len == 0) {
 		if (close_fd)
 			close(fd);
-		return 0;
-	}
-	struct sl_outseg *s = seg_new(q, SEG_FILE);
-	if (!s)
-		return SL_E_NOMEM;
-	s->fd = fd;
-	s->off = off;
-	s->flen = len;
-	s->close_fd = close_fd;
-	link_tail(q, s);
-	return 0;
-}
-
-int sl_outq_push_file_ref(sl_outq *q, int fd, off_t off, uint64_t len,
-			  sl_outq_free_fn release, void *ctx)
-{
-	assert(q->magic == SL_OUTQ_MAGIC);
-	if (fd < 0 || off < 0)
-		return SL_E_INVAL;
-	if (len == 0) {
 		if (release)
 			release(ctx);
 		return 0;
@@ -412,10 +395,22 @@ int sl_outq_push_file_ref(sl_outq *q, int fd, off_t off, uint64_t len,
 	s->fd = fd;
 	s->off = off;
 	s->flen = len;
+	s->close_fd = close_fd;
 	s->release = release;
 	s->ctx = ctx;
 	link_tail(q, s);
 	return 0;
+}
+
+int sl_outq_push_file(sl_outq *q, int fd, off_t off, uint64_t len, bool close_fd)
+{
+	return push_file(q, fd, off, len, close_fd, NULL, NULL);
+}
+
+int sl_outq_push_file_ref(sl_outq *q, int fd, off_t off, uint64_t len,
+			  sl_outq_free_fn release, void *ctx)
+{
+	return push_file(q, fd, off, len, false, release, ctx);
 }
 
 size_t sl_outq_iov(const sl_outq *q, struct iovec *iov, size_t max, bool *head_is_file)
