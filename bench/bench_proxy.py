@@ -934,16 +934,12 @@ def print_table(rows, have, order=ORDER, peer_keys=PEERS):
         prev = r[0]
 
 
-def start_servers(tmp, origin, skip):
-    """Starts the peers and, when it can proxy, sluice; returns {key:
-    Target} with the origin as "direct". A peer that is installed but does
-    not answer through itself is an error; sluice that does not is left
-    out with a message."""
+def start_targets(tmp, origin, skip, starters, sluice_cache):
+    """Starts each (key, binary, start) of starters and then sluice (with
+    its cache when sluice_cache), probing each once: a peer that does not
+    answer through itself is an error; sluice that does not is left out
+    with a message. Returns {key: Target} with the origin as "direct"."""
     targets = {"direct": origin.target}
-    starters = [("squid", servers.SQUID, start_squid),
-                ("tinyproxy", TINYPROXY, start_tinyproxy),
-                ("ngx-cache", servers.NGINX, start_nginx_cache),
-                ("varnish", VARNISHD, start_varnish)]
     for key, binary, start in starters:
         if key in skip:
             print(f"{key}: skipped")
@@ -965,7 +961,7 @@ def start_servers(tmp, origin, skip):
         return targets
     t = None
     try:
-        t = start_sluice(tmp, origin)
+        t = start_sluice(tmp, origin, cache=sluice_cache)
         why = probe(t, origin, timeout=5.0)
     except RuntimeError as e:
         why = str(e).splitlines()[0]
@@ -979,45 +975,23 @@ def start_servers(tmp, origin, skip):
     return targets
 
 
+def start_servers(tmp, origin, skip):
+    """The forwarding scenarios' servers: Squid, tinyproxy, nginx
+    proxy_cache, Varnish and sluice (responses are no-store)."""
+    return start_targets(tmp, origin, skip,
+                         [("squid", servers.SQUID, start_squid),
+                          ("tinyproxy", TINYPROXY, start_tinyproxy),
+                          ("ngx-cache", servers.NGINX, start_nginx_cache),
+                          ("varnish", VARNISHD, start_varnish)], False)
+
+
 def start_cache_servers(tmp, origin, skip):
     """The cache scenarios' servers: Squid with a memory cache, nginx
-    proxy_cache, Varnish and sluice with its cache, each probed once.
-    Returns {key: Target} with the origin as "direct"."""
-    targets = {"direct": origin.target}
-    starters = [("squid", servers.SQUID, start_squid_cache),
-                ("ngx-cache", servers.NGINX, start_nginx_cache),
-                ("varnish", VARNISHD, start_varnish)]
-    for key, binary, start in starters:
-        if key in skip:
-            print(f"{key}: skipped")
-            continue
-        if not Path(binary).exists():
-            print(f"{key}: {binary} is not installed (make deps): left out")
-            continue
-        t = start(tmp, origin)
-        why = probe(t, origin)
-        if why:
-            raise RuntimeError(f"{key} does not answer through itself: {why}\n"
-                               f"{t.server.diagnostics()}")
-        targets[key] = t
-    if "sluice" in skip:
-        print("sluice: skipped")
-    elif not SLUICE.exists():
-        print(f"sluice: not available in this build ({SLUICE} is missing)")
-    else:
-        t = None
-        try:
-            t = start_sluice(tmp, origin, cache=True)
-            why = probe(t, origin, timeout=5.0)
-        except RuntimeError as e:
-            why = str(e).splitlines()[0]
-        if why:
-            print(f"sluice: not available in this build ({why})")
-            if t:
-                t.server.stop()
-        else:
-            targets["sluice"] = t
-    return targets
+    proxy_cache, Varnish and sluice with its cache."""
+    return start_targets(tmp, origin, skip,
+                         [("squid", servers.SQUID, start_squid_cache),
+                          ("ngx-cache", servers.NGINX, start_nginx_cache),
+                          ("varnish", VARNISHD, start_varnish)], True)
 
 
 def warm(target, origin, path, attempts=20):
